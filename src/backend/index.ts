@@ -2,9 +2,7 @@
  * Picks and starts the TensorFlow.js backend. Minimal version: cpu and single-threaded wasm.
  * (The backend helper extends this with tensorflow (tfjs-node[-gpu]) and two-thread wasm.)
  */
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import '@tensorflow/tfjs-backend-wasm';
+import { tf } from './tf.ts';
 import { CliniloraError } from '../errors.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';

@@ -2,7 +2,7 @@
  * The one interface every linear layer of the model goes through: float, int8, NF4 and LoRA-wrapped.
  * y = x · Wᵀ (+ b) with W [out, in] as Hugging Face stores it.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import type { tf } from '../backend/tf.ts';
 
 export interface Linear {
   /** 'float' | 'int8' | 'nf4' | 'lora' — what kind of layer this is. */
