@@ -34,8 +34,10 @@ export function splitSamples(samples: readonly Sample[], opts: SplitOptions): Sp
       found: JSON.stringify(ratios),
     });
   }
-  const asCounts = values.some((v) => v > 1);
-  if (!asCounts && Math.abs(values.reduce((a, b) => a + b, 0) - 1) > 1e-9) {
+  // Counts when any value is above 1, or when all are integers that do not sum to 1 ({1, 1, 1}).
+  const sum = values.reduce((a, b) => a + b, 0);
+  const asCounts = values.some((v) => v > 1) || (values.every((v) => Number.isInteger(v)) && sum > 1);
+  if (!asCounts && Math.abs(sum - 1) > 1e-9) {
     throw new CliniloraError('E_CONFIG', 'split fractions must sum to 1', {
       field: 'ratios',
       expected: 'train + validation + test = 1 (or absolute counts)',
@@ -43,13 +45,14 @@ export function splitSamples(samples: readonly Sample[], opts: SplitOptions): Sp
     });
   }
 
-  // Group by source; order groups by key so the input order never matters.
+  // Group by source; order groups by key and a group's samples by ID, so the input order never matters.
   const groups = new Map<string, Sample[]>();
   for (const s of samples) {
     const g = groups.get(s.source);
     if (g) g.push(s);
     else groups.set(s.source, [s]);
   }
+  for (const g of groups.values()) g.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const strata = new Map<string, string[]>();
   for (const key of [...groups.keys()].sort()) {
     const stratum = opts.stratify ? opts.stratify(groups.get(key)![0]!) : '';
@@ -60,16 +63,20 @@ export function splitSamples(samples: readonly Sample[], opts: SplitOptions): Sp
 
   const rng = new Rng(opts.seed).split('split');
   const totalGroups = groups.size;
-  const out: Splits = { train: [], validation: [], test: [] };
+  const chosen: Record<SplitName, string[]> = { train: [], validation: [], test: [] };
   for (const stratum of [...strata.keys()].sort()) {
     const keys = rng.shuffle(strata.get(stratum)!);
     const counts = allocate(keys.length, values, asCounts ? totalGroups : 0);
     let at = 0;
     SPLIT_NAMES.forEach((name, i) => {
-      for (const key of keys.slice(at, at + counts[i]!)) out[name].push(...groups.get(key)!);
+      chosen[name].push(...keys.slice(at, at + counts[i]!));
       at += counts[i]!;
     });
   }
+  // Mix the strata within each split (a group's samples stay together), so a split file is never
+  // sorted by class: a prefix of it (an eval subset, `data show`) is representative.
+  const out: Splits = { train: [], validation: [], test: [] };
+  for (const name of SPLIT_NAMES) for (const key of rng.shuffle(chosen[name])) out[name].push(...groups.get(key)!);
   return out;
 }
 

@@ -1,0 +1,60 @@
+/** The auditor task: report schema and validation, rule table and reference auditor, generator, rendering, dataset. */
+export {
+  REQUIRED_KEYS,
+  OPTIONAL_KEYS,
+  KEY_RANGES,
+  GAP_TOLERANCE,
+  validateReport,
+  type AuditReport,
+  type ReportKey,
+  type RequiredKey,
+  type OptionalKey,
+  type KeyRange,
+  type ValidateOptions,
+} from './report.ts';
+export {
+  AUDIT_CATEGORIES,
+  THRESHOLDS,
+  PRIORITY,
+  PROBLEM_FAMILIES,
+  RULES,
+  referenceAudit,
+  problemFamilies,
+  trainEvalGap,
+  type AuditCategory,
+  type AuditReason,
+  type AuditResult,
+  type Rule,
+  type RuleName,
+  type ThresholdName,
+} from './rules.ts';
+export {
+  GENERATOR_NAME,
+  GENERATOR_VERSION,
+  BORDERLINE_MARGIN,
+  generateReports,
+  nearestThreshold,
+  type BorderlineName,
+  type GenerateOptions,
+  type GeneratedReport,
+  type ReportPlan,
+} from './generate.ts';
+export {
+  AUDITOR_SYSTEM,
+  AUDITOR_INSTRUCTION,
+  renderReportJson,
+  renderPrompt,
+  renderExplanation,
+  renderAnswer,
+  parseAnswer,
+  numbersIn,
+  faithfulness,
+} from './render.ts';
+export {
+  AUDITOR_RATIOS,
+  buildAuditorDataset,
+  buildAuditorSamples,
+  dedupeSamples,
+  type AuditorBuildOptions,
+  type AuditorDataset,
+} from './build.ts';
