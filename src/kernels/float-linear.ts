@@ -17,6 +17,8 @@ export class FloatLinear implements Linear {
   /** Wt [in, out]. */
   readonly wt: tf.Variable<tf.Rank.R2>;
   private readonly trainable: boolean;
+  /** Frozen path: x is the only op input, so the backward never computes a weight gradient. */
+  private readonly frozenOp: (x: tf.Tensor) => tf.Tensor;
 
   /** `weight` is [out, in] row-major, as Hugging Face stores it. */
   constructor(weight: Float32Array, outFeatures: number, inFeatures: number, opts: { trainable?: boolean; name?: string } = {}) {
@@ -29,10 +31,15 @@ export class FloatLinear implements Linear {
     const wt = tf.tidy(() => tf.transpose(tf.tensor2d(weight, [outFeatures, inFeatures])));
     this.wt = tf.variable(wt as tf.Tensor2D, this.trainable, opts.name);
     wt.dispose();
+    // dx = dy · W = dy · wtᵀ; W stays out of the op's inputs (a frozen LoRA base needs no dW).
+    this.frozenOp = withGrad<[tf.Tensor]>(([x]) => ({
+      value: tf.matMul(x as tf.Tensor2D, this.wt),
+      gradFunc: (dy) => [tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(this.wt)))],
+    }));
   }
 
   apply(x: tf.Tensor2D): tf.Tensor2D {
-    return matMulNN(x, this.wt);
+    return this.trainable ? matMulNN(x, this.wt) : (this.frozenOp(x) as tf.Tensor2D);
   }
 
   weight(): tf.Tensor2D {
