@@ -100,7 +100,9 @@ test('an adapter written the way PEFT writes it loads; one for another base fail
     const base = c.getLinear('model.layers.0.self_attn.o_proj');
     const cfg = loadLoraAdapter(peftDir, c, new Rng(1));
     assert.equal(cfg.loraAlpha, 16);
-    const [[, layer]] = loraLayers(c) as [[string, { scaling: number; loraB: tf.Tensor }]];
+    const layers = loraLayers(c);
+    assert.equal(layers.length, 1);
+    const layer = layers[0]![1];
     assert.equal(layer.scaling, 16 / r);
     assert.deepEqual(layer.loraB.dataSync(), B);
     // y = base(x) + x Aᵀ Bᵀ · scaling, computed here independently
