@@ -10,7 +10,10 @@ export { writeFileAtomic, writeDirAtomic } from './util/atomic.ts';
 
 // Backend
 export { tf } from './backend/tf.ts';
-export { initBackend, currentBackend, type BackendName, type BackendInfo, type BackendOptions } from './backend/index.ts';
+export { initBackend, currentBackend, BACKEND_NAMES, type BackendName, type BackendInfo, type BackendOptions, type BackendAttempt } from './backend/index.ts';
+export { measureMatmul, type MatmulMeasure, type MatmulOptions } from './backend/matmul-probe.ts';
+export { readCpuInfo, peakEstimate, type CpuInfo, type PeakEstimate } from './backend/sysinfo.ts';
+export { collectDoctorReport, type DoctorReport } from './cli/doctor.ts';
 
 // Kernels: linear layers, quantization
 export type { Linear } from './kernels/linear.ts';
