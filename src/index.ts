@@ -140,3 +140,7 @@ export * as alpacare from './data/alpacare/index.ts';
 
 // Evaluation helpers
 export { fitLogistic, predictProba, rocAuc, bootstrapAuc } from './eval/logistic.ts';
+
+// Configs and run records
+export * from './config/index.ts';
+export * from './tracker/index.ts';
