@@ -144,3 +144,35 @@ export { fitLogistic, predictProba, rocAuc, bootstrapAuc } from './eval/logistic
 // Configs and run records
 export * from './config/index.ts';
 export * from './tracker/index.ts';
+
+// Training
+export {
+  encodeSample,
+  makeBatches,
+  planBatches,
+  collate,
+  AdamW,
+  clipGradNorm,
+  lrAt,
+  warmupSteps,
+  train,
+  resume,
+  answerLoss,
+  namedLoraVariables,
+  configHash as checkpointConfigHash,
+  latestCheckpoint,
+  readCheckpointState,
+  progressCallbacks,
+  CHECKPOINT_FORMAT,
+  type TrainConfig,
+  type TrainOptions,
+  type TrainCallbacks,
+  type TrainSummary,
+  type StepInfo,
+  type EvalInfo,
+  type Batch,
+  type EncodedSample,
+  type NamedVariable,
+  type LossFn,
+  type TrainState,
+} from './train/index.ts';
