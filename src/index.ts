@@ -33,7 +33,8 @@ export { Phi3ForCausalLM, numParameters, type WeightSource, type WeightData, typ
 export { initPhi3, randomWeights } from './model/init.ts';
 export { KVCache } from './model/kv-cache.ts';
 export type { LossOptions } from './model/loss.ts';
-export { generateGreedy, type GreedyResult } from './model/generate.ts';
+export { generate, generateGreedy, GENERATION_PRESETS, type GreedyResult, type GenerateOptions, type GenerateResult, type GenerationPresetName } from './model/generate.ts';
+export { processLogits, nextToken, type SamplingOptions } from './model/sampling.ts';
 export type { TokenBatch } from './model/batch.ts';
 export type { LinearContainer, LinearFactory } from './model/linear-container.ts';
 
@@ -138,7 +139,9 @@ export * as auditor from './data/auditor/index.ts';
 export * as heart from './data/heart/index.ts';
 export * as alpacare from './data/alpacare/index.ts';
 
-// Evaluation helpers
+// Safety and evaluation
+export * as safety from './safety/index.ts';
+export * as evaluation from './eval/index.ts';
 export { fitLogistic, predictProba, rocAuc, bootstrapAuc } from './eval/logistic.ts';
 
 // Configs and run records
