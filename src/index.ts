@@ -31,6 +31,15 @@ export { linearCrossEntropy } from './kernels/cross-entropy.ts';
 export { configFromHf, configToHf, getPreset, presetNames, headDim, type PhiConfig } from './model/config.ts';
 export { Phi3ForCausalLM, numParameters, type WeightSource, type WeightData, type Phi3Options, type ForwardOptions } from './model/phi3.ts';
 export { initPhi3, randomWeights } from './model/init.ts';
+export {
+  loadPhi3,
+  savePhi3,
+  buildPhi3,
+  phi3Tensors,
+  type LoadPhi3Options,
+  type SavePhi3Options,
+  type BuildPhi3Options,
+} from './model/checkpoint.ts';
 export { exportGguf, type ExportGgufOptions, type ExportGgufResult } from './model/export.ts';
 export { KVCache } from './model/kv-cache.ts';
 export type { LossOptions } from './model/loss.ts';

@@ -1,0 +1,181 @@
+/**
+ * Memory of a full-size Phi-3-mini (phi3-mini-4k-instruct shapes, 3.82 B parameters) built with random
+ * weights, quantized tensor by tensor as it is generated: NF4 with double quantization and int8 (the
+ * token table as fp16 bits, lm_head quantized like every other linear). Goal (issue 2): NF4 under
+ * 2.5 GB peak RSS. A third case loads a real checkpoint directory from disk through `loadPhi3`: full
+ * width but 2 layers (BF16, ~0.85 GB, written by a separate process first), to show the loader's
+ * overhead over the model's own bytes.
+ *
+ * Every case runs in its own child process (`node --import tsx bench/memory.ts <case>`, which prints
+ * one JSON row), so each peak RSS (process.resourceUsage().maxRSS) is that case's alone. Without a
+ * case name the script runs them all (~4 min of one core; ~7 min on a busy 2-core machine).
+ *
+ * Random weights: uniform(±0.02·√3), i.e. std 0.02 = initializer_range — one xoshiro draw a value
+ * (5 ns) where Box–Muller normals cost ~39 ns; the distribution does not change any byte count.
+ * Each tensor has its own stream, rng.split(name), and is generated in row chunks, never whole.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initBackend } from '../src/backend/index.ts';
+import { getPreset, configToHf, type PhiConfig } from '../src/model/config.ts';
+import { buildPhi3, loadPhi3, phi3Tensors, type RowReader } from '../src/model/checkpoint.ts';
+import { numParameters, type Phi3ForCausalLM } from '../src/model/phi3.ts';
+import { writeCheckpoint } from '../src/io/hf-checkpoint.ts';
+import type { LazyTensor } from '../src/io/safetensors.ts';
+import { f32ToBf16Bits } from '../src/io/tensor.ts';
+import { Rng } from '../src/util/random.ts';
+
+type Row = Record<string, number | string>;
+const SCRIPT = fileURLToPath(import.meta.url);
+const GOAL_GB = 2.5;
+const CASES = ['nf4-dq', 'int8', 'nf4-dq-disk-2layers'] as const;
+
+/** Random row readers for every tensor of `c` (rows must be read in order: one stream a tensor). */
+function randomRows(c: PhiConfig, seed: number): (name: string) => RowReader {
+  const root = new Rng(seed);
+  const shapes = new Map(phi3Tensors(c).map((e) => [e.name, e.shape]));
+  const a = c.initializerRange * Math.sqrt(3); // uniform(±a) has std initializer_range
+  return (name) => {
+    const shape = shapes.get(name);
+    if (shape === undefined) throw new RangeError(`randomRows: unknown tensor ${name}`);
+    const rng = root.split(name);
+    const cols = shape[1] ?? 1;
+    return {
+      shape,
+      read: (r0, r1) => {
+        const out = new Float32Array((r1 - r0) * cols);
+        return shape.length === 1 ? out.fill(1) : rng.fillUniform(out, -a, a);
+      },
+    };
+  };
+}
+
+function describeModel(m: Phi3ForCausalLM): Row {
+  const c = m.config;
+  const linear = phi3Tensors(c).filter((e) => e.module !== undefined);
+  let linearBytes = 0;
+  for (const n of m.linearNames()) linearBytes += m.getLinear(n).bytes();
+  const linearWeights = linear.reduce((s, e) => s + e.shape[0]! * e.shape[1]!, 0);
+  return {
+    layers: c.numHiddenLayers,
+    params: numParameters(c),
+    model_bytes: m.bytes(),
+    model_gb: round(m.bytes() / 1e9, 3),
+    linear_bytes_per_weight: round(linearBytes / linearWeights, 4),
+    embedding_bytes: m.embedTokens.bytes(),
+    embedding_storage: m.embedTokens.storage,
+    lm_head: `${m.lmHead.kind} ${m.lmHead.bytes()} B`,
+  };
+}
+
+const round = (x: number, d: number) => Number(x.toFixed(d));
+
+function measured(t0: number, rssBefore: number): Row {
+  const peak = process.resourceUsage().maxRSS * 1024;
+  return {
+    load_s: round((performance.now() - t0) / 1000, 1),
+    rss_before_build_bytes: rssBefore,
+    peak_rss_bytes: peak,
+    peak_rss_gb: round(peak / 1e9, 3),
+    peak_rss_gib: round(peak / 2 ** 30, 3),
+  };
+}
+
+/** Writes a full-width, 2-layer BF16 checkpoint, tensor by tensor in row chunks. */
+function prepareDisk(dir: string): void {
+  const c = diskConfig();
+  const open = randomRows(c, 1);
+  const tensors = phi3Tensors(c).map((e): [string, LazyTensor] => [e.name, {
+    dtype: 'BF16',
+    shape: e.shape,
+    load: () => {
+      const r = open(e.name);
+      const rows = e.shape[0]!;
+      const cols = e.shape[1] ?? 1;
+      const bits = new Uint16Array(rows * cols);
+      for (let r0 = 0; r0 < rows; r0 += 1024) {
+        const chunk = r.read(r0, Math.min(rows, r0 + 1024));
+        for (let i = 0; i < chunk.length; i++) bits[r0 * cols + i] = f32ToBf16Bits(chunk[i]!);
+      }
+      return new Uint8Array(bits.buffer);
+    },
+  }]);
+  writeCheckpoint(dir, { ...configToHf(c), torch_dtype: 'bfloat16' }, tensors, { maxShardBytes: 500e6 });
+}
+
+function diskConfig(): PhiConfig {
+  return { ...getPreset('phi3-mini-4k-instruct'), numHiddenLayers: 2 };
+}
+
+/** One case, in this (child) process. */
+async function runCase(name: string, arg?: string): Promise<Row> {
+  await initBackend({ backend: 'cpu' }); // the weights live in JS typed arrays on any backend
+  if (name === 'prepare-disk') {
+    const t0 = performance.now();
+    prepareDisk(arg!);
+    return { prepared: arg!, seconds: round((performance.now() - t0) / 1000, 1) };
+  }
+  const rssBefore = process.memoryUsage.rss();
+  const t0 = performance.now();
+  let m: Phi3ForCausalLM;
+  if (name === 'nf4-dq' || name === 'int8') {
+    const c = getPreset('phi3-mini-4k-instruct');
+    m = buildPhi3(c, randomRows(c, 0), { quant: name === 'int8' ? 'int8' : 'nf4', doubleQuant: true, embeddingStorage: 'float16' });
+  } else if (name === 'nf4-dq-disk-2layers') {
+    m = loadPhi3(arg!, { quant: 'nf4', doubleQuant: true });
+  } else {
+    throw new RangeError(`unknown case ${name}; cases: ${CASES.join(', ')}`);
+  }
+  const row: Row = { case: name, ...measured(t0, rssBefore), ...describeModel(m) };
+  // What the build holds beyond the model's own bytes and the process baseline (tsx, tfjs).
+  row.overhead_bytes = (row.peak_rss_bytes as number) - rssBefore - m.bytes();
+  if (name === 'nf4-dq') {
+    row.goal_peak_rss_gb = GOAL_GB;
+    row.meets_goal = (row.peak_rss_bytes as number) < GOAL_GB * 1e9 ? 'yes' : 'no';
+  }
+  return row;
+}
+
+/** Runs `bench/memory.ts <case> [arg]` in a fresh Node process and returns the JSON row it prints. */
+function child(name: string, arg?: string): Promise<Row> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', SCRIPT, name, ...(arg !== undefined ? [arg] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      const last = out.trim().split('\n').pop() ?? '';
+      if (code !== 0) return reject(new Error(`memory case ${name} exited with ${code}: ${last}`));
+      try {
+        resolve(JSON.parse(last) as Row);
+      } catch {
+        reject(new Error(`memory case ${name} printed no JSON row: ${last}`));
+      }
+    });
+  });
+}
+
+export async function run(): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const name of ['nf4-dq', 'int8'] as const) rows.push(await child(name));
+  const dir = mkdtempSync(join(tmpdir(), 'clinilora-membench-'));
+  try {
+    const ckpt = join(dir, 'phi3-2layers');
+    const prep = await child('prepare-disk', ckpt);
+    rows.push({ ...(await child('nf4-dq-disk-2layers', ckpt)), prepare_s: prep.seconds! });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+// Run directly: with a case name, that case (the child side); without, every case (rows as JSON).
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const arg = process.argv[2];
+  const out = arg === undefined ? await run() : await runCase(arg, process.argv[3]);
+  process.stdout.write(JSON.stringify(out) + '\n');
+  process.exit(0);
+}
