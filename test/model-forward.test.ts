@@ -11,7 +11,8 @@ import { initBackend } from '../src/backend/index.ts';
 import { getPreset, type PhiConfig } from '../src/model/config.ts';
 import { Phi3ForCausalLM } from '../src/model/phi3.ts';
 import { FloatLinear } from '../src/kernels/float-linear.ts';
-import { f32ToBf16, f32ToF16, halfToF32, toHalfBits } from '../src/kernels/embedding.ts';
+import { halfToF32, toHalfBits } from '../src/kernels/embedding.ts';
+import { f32ToBf16Bits as f32ToBf16, f32ToF16Bits as f32ToF16 } from '../src/io/tensor.ts';
 import { generateGreedy } from '../src/model/generate.ts';
 import { testWeights, referenceLogits, maxDiff, type Weights } from './model-reference.ts';
 

@@ -12,6 +12,7 @@
  */
 import { tf } from '../backend/tf.ts';
 import { withGrad } from './custom-grad.ts';
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from '../io/tensor.ts';
 
 /** x [V, D], ids [n] (values in [0, V)) → [n, D]; the gradient flows to x. */
 export function gatherRows(x: tf.Tensor2D, ids: Int32Array): tf.Tensor2D {
@@ -34,63 +35,19 @@ export interface HalfBits {
 
 let f16Table: Float32Array | undefined;
 
-/** fp16 bits → float32, through a 65536-entry table (256 KB, built once). */
+/** fp16 bits → float32, through a 65536-entry table (256 KB, built once) for fast row gathers. */
 function f16ToF32Table(): Float32Array {
   if (f16Table !== undefined) return f16Table;
   const t = new Float32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = h & 0x8000 ? -1 : 1;
-    const exp = (h >> 10) & 0x1f;
-    const frac = h & 0x3ff;
-    if (exp === 0) t[h] = sign * frac * 2 ** -24;
-    else if (exp === 31) t[h] = frac === 0 ? sign * Infinity : NaN;
-    else t[h] = sign * (1 + frac / 1024) * 2 ** (exp - 15);
-  }
+  for (let h = 0; h < 65536; h++) t[h] = f16BitsToF32(h);
   f16Table = t;
   return t;
-}
-
-const f32Buf = new Float32Array(1);
-const u32Buf = new Uint32Array(f32Buf.buffer);
-
-/** float32 → fp16 bits, round to nearest even (as numpy/torch .half()). */
-export function f32ToF16(v: number): number {
-  f32Buf[0] = v;
-  const x = u32Buf[0]!;
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 : 0);
-  let e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000; // implicit bit; shift into a subnormal
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rem = mant & ((1 << shift) - 1);
-    let out = mant >>> shift;
-    if (rem > half || (rem === half && (out & 1) === 1)) out++;
-    return sign | out;
-  }
-  let out = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (out & 1) === 1)) out++; // may carry into the exponent: still right
-  return sign | out;
-}
-
-/** float32 → bf16 bits, round to nearest even. */
-export function f32ToBf16(v: number): number {
-  f32Buf[0] = v;
-  const x = u32Buf[0]!;
-  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // NaN stays NaN
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
 }
 
 /** Packs float32 values into half bits. */
 export function toHalfBits(data: Float32Array, dtype: HalfDtype): HalfBits {
   const bits = new Uint16Array(data.length);
-  const conv = dtype === 'float16' ? f32ToF16 : f32ToBf16;
+  const conv = dtype === 'float16' ? f32ToF16Bits : f32ToBf16Bits;
   for (let i = 0; i < data.length; i++) bits[i] = conv(data[i]!);
   return { dtype, bits };
 }
