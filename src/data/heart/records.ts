@@ -34,19 +34,9 @@ export type HeartColumn = (typeof HEART_COLUMNS)[number];
 /** Every input column (the outcome excluded); `time` is the follow-up period in days. */
 export type HeartFeature = Exclude<HeartColumn, 'DEATH_EVENT'>;
 /** The 11 clinical features; `time` (follow-up days) is left out because it leaks the outcome. */
-export const CLINICAL_FEATURES: readonly HeartFeature[] = [
-  'age',
-  'anaemia',
-  'creatinine_phosphokinase',
-  'diabetes',
-  'ejection_fraction',
-  'high_blood_pressure',
-  'platelets',
-  'serum_creatinine',
-  'serum_sodium',
-  'sex',
-  'smoking',
-];
+export const CLINICAL_FEATURES: readonly HeartFeature[] = HEART_COLUMNS.filter(
+  (c): c is Exclude<HeartFeature, 'time'> => c !== 'time' && c !== 'DEATH_EVENT',
+);
 
 interface ColumnSpec {
   binary: boolean;
