@@ -189,3 +189,4 @@ export {
   type LossFn,
   type TrainState,
 } from './train/index.ts';
+export * from './pipeline/index.ts';

@@ -31,4 +31,34 @@ export const COMMANDS: readonly CommandEntry[] = [
       };
     },
   },
+  {
+    name: 'train',
+    summary: 'Train a LoRA adapter from a config, evaluate it against the base alone, record the run',
+    load: async () => (await import('./train.ts')).trainCommand,
+  },
+  {
+    name: 'eval',
+    summary: 'Evaluate an adapter (run id or directory) on a split of its task; recorded as an eval run',
+    load: async () => (await import('./eval.ts')).evalCommand,
+  },
+  {
+    name: 'generate',
+    summary: 'Answer one report or question (from --file or stdin) with a base and optional adapter',
+    load: async () => (await import('./generate.ts')).generateCommand,
+  },
+  {
+    name: 'chat',
+    summary: "Interactive medical assistant on stdin/stdout with the safety layer ('quit' leaves)",
+    load: async () => (await import('./chat.ts')).chatCommand,
+  },
+  {
+    name: 'merge',
+    summary: 'Merge an adapter into its base and write a Hugging Face checkpoint directory',
+    load: async () => (await import('./merge.ts')).mergeCommand,
+  },
+  {
+    name: 'export',
+    summary: 'Export a model (base + adapter merged, or a checkpoint directory) as GGUF for llama.cpp',
+    load: async () => (await import('./export.ts')).exportCommand,
+  },
 ];

@@ -21,7 +21,13 @@ export const CONFIG_SPEC = {
   /** Where checkpoints, adapters and predictions go; null = the run's directory experiments/runs/<id>/. */
   outDir: nullable(str('out')),
   model: {
-    /** The base: a directory in HF layout (e.g. 'models/phi3-nano' or a downloaded Phi-3-mini), or a shape preset name (random init). */
+    /**
+     * The base: a directory in HF layout (absolute, or relative to the package root, else to the working
+     * directory: 'models/phi3-nano', a downloaded Phi-3-mini), or `preset:<name>[?key=value&...]` for a
+     * randomly initialised model of a shape preset (tests, smoke runs): keys hiddenSize, intermediateSize,
+     * numHiddenLayers, numAttentionHeads, numKeyValueHeads, maxPositionEmbeddings, initializerRange, seed
+     * (src/pipeline/base.ts). Checked when a run starts: a missing directory is an error naming it.
+     */
     base: str('models/phi3-nano'),
     /** Quantization of the frozen base linears: 'int8' (LLM.int8) or 'nf4' (QLoRA). */
     quant: choice(['none', 'int8', 'nf4'] as const, 'none'),
