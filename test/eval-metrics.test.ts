@@ -84,10 +84,15 @@ test('faithfulness: share of cited numbers found in the report, mean and pooled'
     { explanation: 'No problem is found.', report }, // no numbers: not in the mean
     { explanation: '', report }, // empty: skipped
   ]);
-  close(s.mean, (1 + 1 / 3) / 2, 'mean');
-  close(s.micro, 3 / 5, 'micro');
+  close(s.mean!, (1 + 1 / 3) / 2, 'mean');
+  close(s.micro!, 3 / 5, 'micro');
   assert.equal(s.withNumbers, 2);
   assert.equal(s.explanations, 3);
+  // Answers that cite no number at all are not "perfectly faithful": the metric is undefined.
+  const none = summariseFaithfulness([{ explanation: 'No problem is found.', report }, { explanation: '', report }]);
+  assert.equal(none.mean, null);
+  assert.equal(none.micro, null);
+  assert.equal(none.withNumbers, 0);
 });
 
 test('missing-item detection: pooled precision/recall/F1, case-insensitive, exact-match rate', () => {

@@ -43,7 +43,7 @@ test('evaluateAuditor: parsed categories against the reference labels, faithfuln
   assert.deepEqual(e.rows.map((r) => r.predicted), ['Major Drift', 'Healthy', null, 'Calibration Failure']);
   assert.deepEqual(e.rows.map((r) => r.truth), ['Major Drift', 'Major Drift', 'Healthy', 'Calibration Failure']);
   assert.deepEqual(e.rows.map((r) => r.faithfulness), [1, 0, null, 1]);
-  close(e.faithfulness.mean, 2 / 3, 'faithfulness');
+  close(e.faithfulness.mean!, 2 / 3, 'faithfulness');
   // Major Drift: TP 1 of 1 predicted, 2 true → P 1, R 0.5; Healthy: predicted once wrongly → P 0.
   const md = e.model.perClass.find((c) => c.label === 'Major Drift')!;
   assert.deepEqual([md.precision, md.recall, md.support], [1, 0.5, 2]);

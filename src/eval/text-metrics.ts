@@ -19,10 +19,10 @@ export function perplexity(nlls: ArrayLike<number>): number {
 }
 
 export interface FaithfulnessSummary {
-  /** Mean of the per-explanation shares, over explanations with at least one number. */
-  mean: number;
+  /** Mean of the per-explanation shares, over explanations with at least one number; null when none has one. */
+  mean: number | null;
   /** All cited numbers pooled: found in their report / cited. */
-  micro: number;
+  micro: number | null;
   /** Explanations with at least one number. */
   withNumbers: number;
   /** Explanations (non-empty) considered. */
@@ -46,8 +46,10 @@ export function summariseFaithfulness(rows: ReadonlyArray<{ explanation: string;
     shares.push(faithfulness(r.explanation, r.report));
   }
   return {
-    mean: shares.length === 0 ? 1 : shares.reduce((a, b) => a + b, 0) / shares.length,
-    micro: cited === 0 ? 1 : found / cited,
+    // No explanation cites a number: faithfulness is undefined, not perfect (an empty or number-free
+    // answer must not score 1.0).
+    mean: shares.length === 0 ? null : shares.reduce((a, b) => a + b, 0) / shares.length,
+    micro: cited === 0 ? null : found / cited,
     withNumbers: shares.length,
     explanations,
   };

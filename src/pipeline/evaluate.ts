@@ -138,8 +138,9 @@ function evaluateAuditorTask(model: Phi3ForCausalLM, tok: Phi3Tokenizer, samples
     recall_weighted: m.weighted.recall,
     f1_macro: m.macro.f1,
     unparseable_rate: m.unparseableRate,
-    faithfulness: ev.faithfulness.mean,
-    faithfulness_micro: ev.faithfulness.micro,
+    // Left out when no explanation cites a number: undefined, not perfect (the record holds finite numbers only).
+    ...(ev.faithfulness.mean !== null ? { faithfulness: ev.faithfulness.mean } : {}),
+    ...(ev.faithfulness.micro !== null ? { faithfulness_micro: ev.faithfulness.micro } : {}),
     reference_accuracy: ev.baselines.reference.accuracy,
     reference_f1_weighted: ev.baselines.reference.weighted.f1,
     majority_accuracy: ev.baselines.majority.accuracy,
