@@ -157,6 +157,22 @@ export { fitLogistic, predictProba, rocAuc, bootstrapAuc } from './eval/logistic
 // Configs and run records
 export * from './config/index.ts';
 export * from './tracker/index.ts';
+export * as report from './report/index.ts';
+export {
+  findRun,
+  findRuns,
+  resolveRunId,
+  summarizeRun,
+  diffRuns,
+  diffRecords,
+  configDiff,
+  formatDiff,
+  type RunFilter,
+  type RunSummary,
+  type RunDiff,
+} from './tracker/compare.ts';
+export { removeRuns, tagRun } from './tracker/manage.ts';
+export { exportRuns, runRows, runsFrame, toCsv, type RunRow, type ExportOptions } from './tracker/export.ts';
 
 // Training
 export {

@@ -61,4 +61,17 @@ export const COMMANDS: readonly CommandEntry[] = [
     summary: 'Export a model (base + adapter merged, or a checkpoint directory) as GGUF for llama.cpp',
     load: async () => (await import('./export.ts')).exportCommand,
   },
+  {
+    name: 'runs',
+    summary: 'List, show, diff, tag, delete and export run records (ls, show, diff, rm, tag, export)',
+    load: async () => {
+      const { runsCommand } = await import('./runs.ts');
+      return { name: 'runs', description: 'List, show, diff, tag, delete and export run records', raw: true, run: runsCommand };
+    },
+  },
+  {
+    name: 'report',
+    summary: 'Write one self-contained HTML report (plots inline) for one or more runs; --png via headless Chromium',
+    load: async () => (await import('./report.ts')).reportCommand,
+  },
 ];

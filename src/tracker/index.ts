@@ -1,6 +1,6 @@
 /** Run records: one lowdb-written, validated JSON file per run under experiments/runs/<id>/. */
 export { gitInfo, gitPatch } from './git.ts';
-export { openRun, resumeRun, type BackendSummary, type FinishOptions, type OpenRunOptions, type RunHandle } from './run.ts';
+export { hashFile, hashFiles, openRun, resumeRun, type BackendSummary, type FinishOptions, type OpenRunOptions, type RunHandle } from './run.ts';
 export {
   effectiveStatus,
   isStale,
@@ -11,6 +11,7 @@ export {
   stepSeries,
   validateRunRecord,
   type Artifact,
+  type BaseModelInfo,
   type DataInfo,
   type EnvInfo,
   type EvalEntry,

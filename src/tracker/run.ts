@@ -9,7 +9,7 @@
  * crash loses at most the last `flushMs` of steps, and the file is always a complete, valid record.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus, hostname, release as osRelease } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { LowSync } from 'lowdb';
@@ -18,8 +18,8 @@ import { cliniloraHome, packageRoot } from '../data/index.ts';
 import type { SplitManifest } from '../data/manifest.ts';
 import { CliniloraError } from '../errors.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
-import { gitInfo } from './git.ts';
-import { RUN_SCHEMA, RUN_SCHEMA_VERSION, type Artifact, type EnvInfo, type EvalEntry, type FinalStatus, type RunKind, type RunRecord, type StepMetrics } from './schema.ts';
+import { gitInfo, gitPatch } from './git.ts';
+import { RUN_SCHEMA, RUN_SCHEMA_VERSION, type Artifact, type BaseModelInfo, type GitInfo, type EnvInfo, type EvalEntry, type FinalStatus, type RunKind, type RunRecord, type StepMetrics } from './schema.ts';
 import { acquireLock, newRunId, readRun, RUN_FILE, runDb, runsDir } from './store.ts';
 
 export type BackendSummary = NonNullable<EnvInfo['backend']>;
@@ -69,6 +69,8 @@ export interface RunHandle {
   addArtifact(path: string, opts?: { kind?: string }): Promise<Artifact>;
   setData(manifest: SplitManifest, dir?: string): void;
   setBackend(backend: BackendSummary | null): void;
+  /** Records the base model loaded (its weights' sha256 from `hashFile`/`hashFiles`, null for a preset). */
+  setBaseModel(info: BaseModelInfo): void;
   heartbeat(): void;
   /** Writes now. */
   flush(): void;
@@ -94,7 +96,8 @@ export async function openRun(opts: OpenRunOptions): Promise<RunHandle> {
   const seed = opts.seed ?? opts.config.seed;
   if (typeof seed !== 'number' || !Number.isInteger(seed) || seed < 0) throw new CliniloraError('E_ARG', 'a run needs a seed', { field: 'seed', expected: 'an integer >= 0', found: String(seed) });
   const kind = opts.kind ?? 'train';
-  const git = await gitInfo(opts.gitDir ?? packageRoot());
+  const gitDir = opts.gitDir ?? packageRoot();
+  let git: GitInfo = await gitInfo(gitDir);
   const base = runsDir(opts.root);
   mkdirSync(base, { recursive: true });
   // mkdir without `recursive` fails on an existing directory: each run directory has one creator.
@@ -110,6 +113,7 @@ export async function openRun(opts: OpenRunOptions): Promise<RunHandle> {
   }
   const dir = join(base, id);
   const unlock = acquireLock(dir);
+  if (git.isRepo && git.dirty === true) git = await withPatch(git, gitDir, dir);
   const now = new Date().toISOString();
   const record: RunRecord = {
     schema: RUN_SCHEMA,
@@ -164,6 +168,42 @@ export function resumeRun(id: string, opts: Omit<OpenRunOptions, 'config' | 'kin
   return h;
 }
 
+/** FACTS: `diff HEAD` (not plain `diff`) holds staged changes too. Written next to run.json. */
+async function withPatch(git: GitInfo, gitDir: string, runDir: string): Promise<GitInfo> {
+  const patch = await gitPatch(gitDir);
+  if (patch === null || patch === '') return git;
+  const patchFile = 'git.patch';
+  writeFileAtomic(join(runDir, patchFile), patch);
+  const bytes = Buffer.from(patch, 'utf8');
+  return { ...git, patchFile, patchSha256: createHash('sha256').update(bytes).digest('hex'), patchBytes: bytes.byteLength };
+}
+
+let packagesCache: Pick<EnvInfo, 'packages' | 'lockfileSha256'> | undefined;
+
+/** Installed versions of package.json's dependencies, and the lockfile's sha256 (read once a process). */
+function packageInfo(): Pick<EnvInfo, 'packages' | 'lockfileSha256'> {
+  if (packagesCache !== undefined) return packagesCache;
+  const root = packageRoot();
+  const packages: Record<string, string> = {};
+  try {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
+    const names = new Set(['dependencies', 'devDependencies', 'optionalDependencies'].flatMap((k) => Object.keys(pkg[k] ?? {})));
+    for (const name of [...names].sort()) {
+      try {
+        packages[name] = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+      } catch {
+        // not installed (an optional dependency): left out
+      }
+    }
+  } catch {
+    // no package.json: nothing to list
+  }
+  const lock = join(root, 'package-lock.json');
+  const lockfileSha256 = existsSync(lock) ? createHash('sha256').update(readFileSync(lock)).digest('hex') : null;
+  packagesCache = { packages, lockfileSha256 };
+  return packagesCache;
+}
+
 function envInfo(backend: BackendSummary | null): EnvInfo {
   const cpu = cpus();
   return {
@@ -176,6 +216,7 @@ function envInfo(backend: BackendSummary | null): EnvInfo {
     pid: process.pid,
     host: hostname(),
     backend,
+    ...packageInfo(),
   };
 }
 
@@ -280,6 +321,12 @@ class Handle implements RunHandle {
     this.flush();
   }
 
+  setBaseModel(info: BaseModelInfo): void {
+    this.live('setBaseModel');
+    this.db.data.baseModel = { nameOrPath: info.nameOrPath, sha256: info.sha256, quantization: info.quantization };
+    this.flush();
+  }
+
   heartbeat(): void {
     if (this.finished) return;
     this.pending = true;
@@ -349,7 +396,8 @@ function errorInfo(e: unknown): NonNullable<RunRecord['error']> {
   return { message: String(e), stack: null, code: null };
 }
 
-function hashFile(path: string): Promise<string> {
+/** sha256 of one file (streamed). */
+export function hashFile(path: string): Promise<string> {
   return new Promise((res, rej) => {
     const h = createHash('sha256');
     createReadStream(path)
@@ -357,4 +405,14 @@ function hashFile(path: string): Promise<string> {
       .on('error', rej)
       .on('end', () => res(h.digest('hex')));
   });
+}
+
+/** One sha256 over several files (e.g. a checkpoint's shards): each file's path, size and bytes, in sorted path order. */
+export async function hashFiles(paths: readonly string[], base = '.'): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of [...paths].sort()) {
+    const rel = relative(resolve(base), resolve(p));
+    h.update(`${rel}\0${statSync(p).size}\0${await hashFile(p)}\n`);
+  }
+  return h.digest('hex');
 }

@@ -56,6 +56,13 @@ export interface GitInfo {
   untracked: string[];
   /** Why the fields are null, when they are. */
   note?: string;
+  /**
+   * A dirty tree's patch against HEAD (staged and unstaged changes; untracked files are only listed
+   * above), written next to run.json; absent for a clean tree.
+   */
+  patchFile?: string;
+  patchSha256?: string;
+  patchBytes?: number;
 }
 
 export interface DataInfo {
@@ -80,6 +87,19 @@ export interface EnvInfo {
   pid: number;
   host: string;
   backend: { name: string; threads: number; simd: boolean } | null;
+  /** Installed versions of the package's declared dependencies (name → version). */
+  packages?: Record<string, string>;
+  /** sha256 of package-lock.json (null when there is none). */
+  lockfileSha256?: string | null;
+}
+
+/** The base model a run loaded. */
+export interface BaseModelInfo {
+  /** The config's model.base (a directory, a hub name or a preset). */
+  nameOrPath: string;
+  /** sha256 over the weights (null for a generated preset base). */
+  sha256: string | null;
+  quantization: string;
 }
 
 export interface RunRecord {
@@ -97,6 +117,8 @@ export interface RunRecord {
   configHash: string;
   seed: number;
   data: DataInfo | null;
+  /** Optional within version 1 (records written before it existed lack it). */
+  baseModel?: BaseModelInfo | null;
   git: GitInfo;
   env: EnvInfo;
   /** Append-only, in logging order. */
@@ -187,7 +209,18 @@ const RECORD_V1: Record<string, Check> = {
   data: nullable(
     obj({ task: nonEmpty, manifestSha256: sha, manifestFile: nonEmpty, dir: nullable(string), counts: numberMap, generator: obj({ name: string, version: string }) }),
   ),
-  git: obj({ isRepo: bool, commit: nullable(string), branch: nullable(string), dirty: nullable(bool), untracked: list(string), note: optional(string) }),
+  baseModel: optional(nullable(obj({ nameOrPath: nonEmpty, sha256: nullable(sha), quantization: string }))),
+  git: obj({
+    isRepo: bool,
+    commit: nullable(string),
+    branch: nullable(string),
+    dirty: nullable(bool),
+    untracked: list(string),
+    note: optional(string),
+    patchFile: optional(nonEmpty),
+    patchSha256: optional(sha),
+    patchBytes: optional(count),
+  }),
   env: obj({
     node: string,
     platform: string,
@@ -198,6 +231,8 @@ const RECORD_V1: Record<string, Check> = {
     pid: count,
     host: string,
     backend: nullable(obj({ name: nonEmpty, threads: count, simd: bool })),
+    packages: optional(t('a mapping of package names to versions', (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'string'))),
+    lockfileSha256: optional(nullable(sha)),
   }),
   steps: list(
     obj({ step: count, loss: nullable(number), lr: number, tokensPerSec: optional(number), gradNorm: optional(nullable(number)), epoch: optional(number), ms: optional(number) }),
