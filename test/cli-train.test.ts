@@ -71,7 +71,9 @@ test('train: a complete run record, an adapter that loads, base vs adapter table
   assert.equal(manifest.splits.train!.length, rec.data.counts.train);
   // Metrics: adapter and base alone.
   const m = rec.metrics!;
-  for (const k of ['accuracy', 'f1_weighted', 'unparseable_rate', 'faithfulness', 'base_accuracy', 'gen_tokens_per_sec', 'steps', 'final_loss']) assert.ok(k in m, `metric ${k}`);
+  for (const k of ['accuracy', 'f1_weighted', 'unparseable_rate', 'base_accuracy', 'gen_tokens_per_sec', 'steps', 'final_loss']) assert.ok(k in m, `metric ${k}`);
+  // Faithfulness exists only when some explanation cites a number (a random tiny base rarely does).
+  if ('faithfulness' in m) assert.ok(m.faithfulness! >= 0 && m.faithfulness! <= 1, `faithfulness ${m.faithfulness}`);
   assert.equal(m.steps, 3);
   // Artifacts: every one exists under CLINILORA_HOME with the recorded sha256.
   const kinds = new Set(rec.artifacts.map((a) => a.kind));

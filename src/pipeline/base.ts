@@ -10,7 +10,7 @@
  * An adapter records the canonical spec (seed included) as `base_model_name_or_path`, so the same
  * random base is rebuilt for it later.
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { packageRoot } from '../data/index.ts';
 import { CliniloraError } from '../errors.ts';
@@ -19,6 +19,7 @@ import { getPreset, presetNames, type PhiConfig } from '../model/config.ts';
 import { randomWeights } from '../model/init.ts';
 import type { Phi3ForCausalLM } from '../model/phi3.ts';
 import { Rng } from '../util/random.ts';
+import { hashFiles } from '../tracker/run.ts';
 
 export const PRESET_PREFIX = 'preset:';
 /** Shape keys a preset spec may override. */
@@ -107,4 +108,17 @@ export function loadBase(base: BaseSpec, opts: BaseLoadOptions = {}): Phi3ForCau
 /** A short human description: "models/phi3-nano (dir)" or "preset phi3-nano (random init, seed 42)". */
 export function describeBase(base: BaseSpec): string {
   return base.kind === 'dir' ? `${base.spec} (${base.dir})` : `${base.spec} (random init: a smoke-test base, not a trained model)`;
+}
+
+/**
+ * What the run record says about its base: the spec, the sha256 over the directory's config.json and
+ * weight files (names, sizes and contents; null for a random preset, which the spec's seed rebuilds),
+ * and the quantization applied while loading.
+ */
+export async function baseModelInfo(base: BaseSpec, quantization: string): Promise<{ nameOrPath: string; sha256: string | null; quantization: string }> {
+  if (base.kind === 'preset') return { nameOrPath: base.spec, sha256: null, quantization };
+  const files = readdirSync(base.dir)
+    .filter((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json')
+    .map((f) => join(base.dir, f));
+  return { nameOrPath: base.spec, sha256: await hashFiles(files, base.dir), quantization };
 }

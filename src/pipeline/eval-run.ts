@@ -9,6 +9,7 @@ import { defineConfig, loadConfig } from '../config/load.ts';
 import { phi3Tokenizer } from '../data/tokens.ts';
 import { CliniloraError } from '../errors.ts';
 import { openRun } from '../tracker/run.ts';
+import { baseModelInfo } from './base.ts';
 import { evaluateTask, type TaskEvaluation } from './evaluate.ts';
 import { adapterBaseSpec, backendSummary, datasetFor, loadModel, resolveAdapter, startBackend } from './resources.ts';
 import { limit, saveEval } from './train.ts';
@@ -71,6 +72,7 @@ export async function runEvaluation(ref: string, opts: RunEvaluationOptions = {}
   let disposed = false;
   log(`eval run ${run.id}: adapter ${adapter.dir} on ${loaded.base.spec}`);
   try {
+    run.setBaseModel(await baseModelInfo(loaded.base, config.model.quant));
     await run.addArtifact(resolve(adapter.dir, 'adapter_model.safetensors'), { kind: 'adapter-input' });
     const tok = await phi3Tokenizer();
     const samples = limit(data.splits[split], config.eval.n);

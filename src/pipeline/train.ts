@@ -24,7 +24,7 @@ import { openRun, type RunHandle } from '../tracker/run.ts';
 import type { FinalStatus } from '../tracker/schema.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { Rng } from '../util/random.ts';
-import { describeBase, loadBase, parseBaseSpec } from './base.ts';
+import { baseModelInfo, describeBase, loadBase, parseBaseSpec } from './base.ts';
 import { evaluateTask, type TaskEvaluation } from './evaluate.ts';
 import { backendSummary, datasetFor, loraConfigOf, startBackend, writeAdapterMeta } from './resources.ts';
 
@@ -129,6 +129,7 @@ async function trainInRun(config: CliniloraConfig, run: RunHandle, base: ReturnT
   const valSamples = limit(data.splits.validation, config.training.evalSamples);
   const testSamples = limit(config.eval.split === 'test' ? data.splits.test : data.splits.validation, config.eval.n);
 
+  run.setBaseModel(await baseModelInfo(base, config.model.quant));
   const model = loadBase(base, { quant: config.model.quant, doubleQuant: config.model.doubleQuant, int8Threshold: config.model.int8Threshold });
   try {
     log(`base ${describeBase(base)}: ${(model.bytes() / 2 ** 20).toFixed(1)} MiB (${config.model.quant})`);
