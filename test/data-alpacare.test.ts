@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { findViolations } from '../src/safety/filter.ts';
 import {
   ADVERSARIAL_CATEGORIES,
   ADVERSARIAL_TACTICS,
@@ -95,7 +96,7 @@ test('truncated answers are cut back to their last complete sentence', () => {
 
 test('built-in corpus: every prompt has the safety prefix, every target ends with the disclaimer exactly once', () => {
   const samples = all(builtin.splits);
-  assert.ok(samples.length > 300);
+  assert.ok(samples.length > 200, `${samples.length} samples`);
   for (const s of samples) {
     assert.equal(s.system, SAFETY_SYSTEM_PREFIX);
     assert.ok(endsWithDisclaimer(s.answer), s.answer.slice(-200));
@@ -122,8 +123,15 @@ test('built-in cleaning counts and split sizes', () => {
   const [alpacare, pipeline] = builtin.cleaning;
   assert.equal(alpacare!.read, 216);
   assert.equal(pipeline!.read, 112);
-  const kept = alpacare!.kept + pipeline!.kept;
+  // kept by cleaning, minus the answers that themselves give a dose, a prescription or a diagnosis
+  const unsafe = builtin.manifest.dropped.unsafe_answer!;
+  assert.ok(unsafe > 0, 'some clinician-facing AlpaCare answers give doses');
+  const kept = alpacare!.kept + pipeline!.kept - unsafe;
   assert.equal(all(builtin.splits).length, kept);
+  for (const s of all(builtin.splits)) assert.deepEqual(findViolations(s.answer), [], s.answer.slice(0, 200));
+  const withUnsafe = buildAlpacareDataset({ dropUnsafeAnswers: false });
+  assert.equal(all(withUnsafe.splits).length, kept + unsafe);
+  assert.equal(withUnsafe.manifest.dropped.unsafe_answer, 0);
   assert.equal(builtin.manifest.dropped.too_long, alpacare!.dropped.too_long + pipeline!.dropped.too_long);
   // no AlpaCare answer stops mid-sentence after repair
   for (const s of all(builtin.splits)) {

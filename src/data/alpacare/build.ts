@@ -12,8 +12,9 @@ import { instructSource, instructUser } from '../instruct.ts';
 import { assertNoAdversarialInSplits, loadAdversarialSet } from './adversarial.ts';
 import { DROP_REASONS, estimateTokensByChars, loadMedInstruct, type CleaningStats, type DropReason } from './medinstruct.ts';
 import { SAFETY_SYSTEM_PREFIX, withDisclaimer } from './safety.ts';
+import { findViolations } from '../../safety/filter.ts';
 
-export const ALPACARE_GENERATOR_VERSION = '1';
+export const ALPACARE_GENERATOR_VERSION = '2';
 export const ALPACARE_DEFAULT_RATIOS: SplitRatios = { train: 0.9, validation: 0.05, test: 0.05 };
 /** AlpaCare-style demo sizes (absolute counts of records; scaled down when fewer exist). */
 export const ALPACARE_DEMO_COUNTS: SplitRatios = { train: 5000, validation: 250, test: 250 };
@@ -61,6 +62,12 @@ export interface AlpacareBuildOptions {
   repairTruncated?: boolean;
   /** The adversarial set to keep out of the splits (default data/safety/adversarial.jsonl). */
   adversarialPath?: string;
+  /**
+   * Drop records whose answer itself gives a dose, a prescription or a diagnosis by the safety
+   * post-filter's rules (default true): the assistant must not learn what it is meant never to say.
+   * Many AlpaCare answers were written for clinicians and do exactly that.
+   */
+  dropUnsafeAnswers?: boolean;
 }
 
 export interface AlpacareDataset {
@@ -90,10 +97,21 @@ export function buildAlpacareDataset(opts: AlpacareBuildOptions = {}): AlpacareD
   const seen = new Set<string>(); // exact duplicates across files too
   const cleaning: CleaningStats[] = [];
   const samples: Sample[] = [];
+  const dropUnsafe = opts.dropUnsafeAnswers ?? true;
+  const unsafeByRule: Record<string, number> = {};
+  let unsafeAnswers = 0;
   for (const f of files) {
     const { records, stats } = loadMedInstruct(f.path, { countTokens, maxTokens, repairTruncated: f.repairTruncated, seen });
     cleaning.push({ ...stats, file: f.displayPath });
     for (const r of records) {
+      if (dropUnsafe) {
+        const violations = findViolations(r.output);
+        if (violations.length > 0) {
+          unsafeAnswers++;
+          for (const id of new Set(violations.map((v) => v.ruleId))) unsafeByRule[id] = (unsafeByRule[id] ?? 0) + 1;
+          continue;
+        }
+      }
       const meta: Record<string, unknown> = { origin: f.origin, license: f.license, line: r.line, tokens: r.tokens };
       if (r.extra.id !== undefined) meta.record_id = r.extra.id;
       if (r.extra.difficulty !== undefined) meta.difficulty = r.extra.difficulty;
@@ -119,6 +137,7 @@ export function buildAlpacareDataset(opts: AlpacareBuildOptions = {}): AlpacareD
   for (const reason of DROP_REASONS) dropped[reason] = cleaning.reduce((s, c) => s + c.dropped[reason as DropReason], 0);
   const unassigned = samples.length - splits.train.length - splits.validation.length - splits.test.length;
   if (unassigned > 0) dropped.beyond_split_counts = unassigned; // absolute counts smaller than the corpus
+  dropped.unsafe_answer = unsafeAnswers;
 
   const manifest = buildManifest(
     {
@@ -131,6 +150,8 @@ export function buildAlpacareDataset(opts: AlpacareBuildOptions = {}): AlpacareD
         max_tokens: maxTokens,
         token_counter: countTokens.name || 'custom',
         repair_truncated: files.map((f) => f.repairTruncated),
+        drop_unsafe_answers: dropUnsafe,
+        unsafe_answers_by_rule: unsafeByRule,
         modified: cleaning.map((c) => ({
           file: c.file,
           control_char_records: c.controlCharRecords,
