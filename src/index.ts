@@ -206,3 +206,9 @@ export {
   type TrainState,
 } from './train/index.ts';
 export * from './pipeline/index.ts';
+
+// The shipped base: pretraining corpus and script
+export { pretrain, sequenceLoss, type PretrainOptions, type PretrainResult } from './pretrain/train.ts';
+export { buildCorpus, packCorpus, CORPUS_PARTS, type CorpusConfig, type CorpusDoc, type CorpusPart, type Corpus, type PackedCorpus } from './pretrain/corpus.ts';
+export { loadPretrainConfig, type PretrainConfig } from './pretrain/config.ts';
+export { saveBase, type SaveBaseOptions } from './pretrain/ship.ts';
