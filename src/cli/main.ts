@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { CliniloraError } from '../errors.ts';
 import { parseCommandArgs, renderCommandHelp } from './command.ts';
 import { COMMANDS, type CommandEntry } from './commands.ts';
+import { editDistance } from '../util/text.ts';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -37,25 +38,10 @@ export function renderHelp(table: readonly CommandEntry[] = COMMANDS): string {
   ].join('\n');
 }
 
-/** Edit distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length]!;
-}
-
 function findCommand(table: readonly CommandEntry[], name: string): CommandEntry {
   const entry = table.find((c) => c.name === name);
   if (entry !== undefined) return entry;
-  const near = table.filter((c) => distance(c.name, name) <= 2).map((c) => c.name);
+  const near = table.filter((c) => editDistance(c.name, name) <= 2).map((c) => c.name);
   throw new CliniloraError('E_ARG', `unknown command '${name}'`, {
     hint: `${near.length > 0 ? `did you mean '${near[0]}'? ` : ''}commands: ${table.map((c) => c.name).join(', ')}; see 'clinilora --help'`,
   });

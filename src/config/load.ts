@@ -13,6 +13,7 @@ import { CliniloraError, type ErrorDetails } from '../errors.ts';
 import { CONFIG_SPEC, defaultConfig, type CliniloraConfig } from './defaults.ts';
 import { GENERATION_PRESETS, type GenerationPresetName } from './presets.ts';
 import { describeFound, isLeaf, type DeepPartial, type Leaf, type Spec } from './spec.ts';
+import { editDistance } from '../util/text.ts';
 
 /** One problem found while loading; all of them go into one error. */
 interface Problem extends ErrorDetails {
@@ -266,18 +267,6 @@ function unknownKey(path: string[], spec: Spec, where: ErrorDetails): Problem {
     found: JSON.stringify(key),
     ...(close !== undefined && close !== key ? { hint: `did you mean '${[...path.slice(0, -1), close].join('.')}'?` } : {}),
   };
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur.push(Math.min((prev[j] as number) + 1, (cur[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = cur;
-  }
-  return prev[b.length] as number;
 }
 
 /** defaults, then the chosen generation preset, then each assignment in order. */

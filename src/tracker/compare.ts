@@ -9,23 +9,9 @@ import type { SplitManifest } from '../data/manifest.ts';
 import { CliniloraError } from '../errors.ts';
 import { effectiveStatus, stepSeries, type RunRecord, type RunStatus } from './schema.ts';
 import { listRuns, readRun, RUN_FILE, runsDir, type RunListing } from './store.ts';
+import { editDistance } from '../util/text.ts';
 
 // --- finding runs ----------------------------------------------------------------------------------
-
-/** Edit distance (ids are short: the quadratic table is fine). */
-function distance(a: string, b: string): number {
-  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = d[0]!;
-    d[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const tmp = d[j]!;
-      d[j] = Math.min(d[j]! + 1, d[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = tmp;
-    }
-  }
-  return d[b.length]!;
-}
 
 /** Run ids present under the runs directory (directories holding a run.json), newest first. */
 export function runIds(root?: string): string[] {
@@ -45,7 +31,7 @@ export function nearestIds(ref: string, ids: readonly string[], n = 3): string[]
     while (i < id.length && i < ref.length && id[i] === ref[i]) i++;
     return i;
   };
-  return [...ids].sort((x, y) => prefix(y) - prefix(x) || distance(ref, x) - distance(ref, y) || (x < y ? 1 : -1)).slice(0, n);
+  return [...ids].sort((x, y) => prefix(y) - prefix(x) || editDistance(ref, x) - editDistance(ref, y) || (x < y ? 1 : -1)).slice(0, n);
 }
 
 /**
