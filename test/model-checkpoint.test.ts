@@ -133,7 +133,7 @@ test('quantize on load equals quantizeLinear on the same weights, bit for bit (N
     { quant: 'int8', threshold: 0 },
   ];
   for (const q of cases) {
-    const loaded = loadPhi3(dir, q);
+    const loaded = loadPhi3(dir, { ...q, skipModules: [] }); // every linear, lm_head too
     const inMemory = Phi3ForCausalLM.fromWeights(c, source, { linearFactory: (n, w, o, i) => quantizeLinear(w, o, i, { ...q, name: n }) });
     for (const n of loaded.linearNames()) {
       assert.equal(loaded.getLinear(n).kind, q.quant);
@@ -170,7 +170,7 @@ test('sharded checkpoint (small maxShardBytes) loads with identical logits', () 
   assert.ok(existsSync(join(dir, 'model.safetensors.index.json')));
   const loaded = loadPhi3(dir);
   assert.deepEqual(logits(loaded), logits(m));
-  const nf4 = loadPhi3(dir, { quant: 'nf4' });
+  const nf4 = loadPhi3(dir, { quant: 'nf4', skipModules: [] });
   assert.equal(nf4.getLinear('lm_head').kind, 'nf4');
   loaded.dispose();
   nf4.dispose();
@@ -187,7 +187,7 @@ test('tied embeddings: no lm_head tensor is written; the head is read from the t
   ck.close();
   const loaded = loadPhi3(dir);
   assert.deepEqual(logits(loaded), logits(m));
-  const nf4 = loadPhi3(dir, { quant: 'nf4' });
+  const nf4 = loadPhi3(dir, { quant: 'nf4', skipModules: [] });
   assert.deepEqual(packed(nf4.getLinear('lm_head')), packed(quantizeLinear(W.get('model.embed_tokens.weight')!, c.vocabSize, c.hiddenSize, { quant: 'nf4' })));
   loaded.dispose();
   nf4.dispose();
@@ -199,7 +199,7 @@ test('bitsandbytes records: a quantized save loads as stored (NF4+dq, int8), wit
   const src = freshDir('src');
   savePhi3(src, m);
   for (const q of [{ quant: 'nf4', doubleQuant: true }, { quant: 'int8', threshold: 4 }] as const) {
-    const qm = loadPhi3(src, q);
+    const qm = loadPhi3(src, { ...q, skipModules: [] });
     const dir = freshDir(`bnb-${q.quant}`);
     savePhi3(dir, qm, { quantized: true });
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
@@ -242,13 +242,37 @@ test('a loaded NF4 model holds about 0.56 bytes per linear weight (0.52 with dou
   const perWeight = (x: Phi3ForCausalLM) => (x.bytes() - other) / linearWeights;
   const f = loadPhi3(dir);
   assert.equal(perWeight(f), 4);
-  const nf4 = loadPhi3(dir, { quant: 'nf4' });
+  const nf4 = loadPhi3(dir, { quant: 'nf4', skipModules: [] });
   assert.ok(Math.abs(perWeight(nf4) - 0.5625) < 0.005, `nf4 ${perWeight(nf4)}`);
-  const dq = loadPhi3(dir, { quant: 'nf4', doubleQuant: true });
+  const dq = loadPhi3(dir, { quant: 'nf4', doubleQuant: true, skipModules: [] });
   assert.ok(perWeight(dq) > 0.5 && perWeight(dq) < 0.53, `nf4+dq ${perWeight(dq)}`);
-  const half = loadPhi3(dir, { quant: 'nf4', embeddingStorage: 'float16' });
+  const half = loadPhi3(dir, { quant: 'nf4', embeddingStorage: 'float16', skipModules: [] });
   assert.equal(half.bytes(), nf4.bytes() - c.vocabSize * c.hiddenSize * 2);
   for (const x of [m, f, nf4, dq, half]) x.dispose();
+});
+
+test('lm_head stays float when quantizing, as transformers keeps it (llm_int8_skip_modules); skipModules: [] quantizes it', () => {
+  const m = floatModel();
+  const dir = freshDir('skip');
+  savePhi3(dir, m);
+  for (const quant of ['int8', 'nf4'] as const) {
+    const byDefault = loadPhi3(dir, { quant });
+    assert.equal(byDefault.getLinear('lm_head').kind, 'float');
+    for (const n of byDefault.linearNames().filter((x) => x !== 'lm_head')) assert.equal(byDefault.getLinear(n).kind, quant, n);
+    const all = loadPhi3(dir, { quant, skipModules: [] });
+    assert.equal(all.getLinear('lm_head').kind, quant);
+    const some = loadPhi3(dir, { quant, skipModules: ['lm_head', 'model.layers.0.self_attn.o_proj'] });
+    assert.equal(some.getLinear('model.layers.0.self_attn.o_proj').kind, 'float');
+    // A bitsandbytes save of the default load names the float head in llm_int8_skip_modules; it loads back float.
+    const bnb = freshDir(`skip-bnb-${quant}`);
+    savePhi3(bnb, byDefault, { quantized: true });
+    assert.deepEqual(JSON.parse(readFileSync(join(bnb, 'config.json'), 'utf8')).quantization_config.llm_int8_skip_modules, ['lm_head']);
+    const back = loadPhi3(bnb);
+    assert.equal(back.getLinear('lm_head').kind, 'float');
+    assert.equal(back.getLinear('model.layers.0.mlp.down_proj').kind, quant);
+    for (const x of [byDefault, all, some, back]) x.dispose();
+  }
+  m.dispose();
 });
 
 test('trainable load: float variables; a half table cannot train', () => {

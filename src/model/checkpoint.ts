@@ -43,6 +43,12 @@ export interface LoadPhi3Options {
   embeddingStorage?: EmbeddingStorage;
   /** All float weights trainable (pretraining); needs a float32 embedding. Default false. */
   trainable?: boolean;
+  /**
+   * Linear modules that stay float when `quant` is set (transformers' `llm_int8_skip_modules`).
+   * loadPhi3's default: the checkpoint's `quantization_config.llm_int8_skip_modules`, else ['lm_head'] —
+   * transformers keeps the output head in full precision too. buildPhi3's default: none.
+   */
+  skipModules?: readonly string[];
 }
 
 /** A float tensor handed over in ranges of its first dimension, so a big weight never needs a full float copy. */
@@ -206,11 +212,13 @@ export function buildPhi3(config: PhiConfig, open: (name: string) => RowReader, 
     const r = open(name);
     return new Float32Array(r.read(0, r.shape[0]!));
   };
+  const skip = new Set(opts.skipModules ?? []);
   const factory: LinearFactory = (module) => {
     const pre = opts.prebuilt?.(module);
     if (pre !== undefined) return pre;
     const tensor = module === 'lm_head' && c.tieWordEmbeddings ? EMBED : `${module}.weight`;
-    return quantizeRows(open(tensor), { quant: opts.quant ?? 'none', doubleQuant: opts.doubleQuant, threshold: opts.threshold, trainable, name: module });
+    const quant = skip.has(module) ? 'none' : (opts.quant ?? 'none');
+    return quantizeRows(open(tensor), { quant, doubleQuant: opts.doubleQuant, threshold: opts.threshold, trainable, name: module });
   };
   return Phi3ForCausalLM.fromWeights(c, source, { linearFactory: factory, trainable, embedding: { storage, trainable } });
 }
@@ -377,7 +385,8 @@ export function loadPhi3(dir: string, opts: LoadPhi3Options = {}): Phi3ForCausal
   const config = configFromHf(json, { file: cfgPath });
   const qc = (json as Record<string, unknown>)['quantization_config'] as Record<string, unknown> | undefined;
   const cfgThreshold = typeof qc?.['llm_int8_threshold'] === 'number' ? (qc['llm_int8_threshold'] as number) : undefined;
-  const o: LoadPhi3Options = { ...opts, threshold: opts.threshold ?? cfgThreshold };
+  const cfgSkip = Array.isArray(qc?.['llm_int8_skip_modules']) ? (qc['llm_int8_skip_modules'] as unknown[]).filter((m): m is string => typeof m === 'string') : undefined;
+  const o: LoadPhi3Options = { ...opts, threshold: opts.threshold ?? cfgThreshold, skipModules: opts.skipModules ?? cfgSkip ?? ['lm_head'] };
   const ck = openCheckpoint(dir);
   const ranges = shardRanges(dir);
   try {
