@@ -14,23 +14,11 @@ import { FloatLinear } from '../src/kernels/float-linear.ts';
 import { halfToF32, toHalfBits } from '../src/kernels/embedding.ts';
 import { f32ToBf16Bits as f32ToBf16, f32ToF16Bits as f32ToF16 } from '../src/io/tensor.ts';
 import { generateGreedy } from '../src/model/generate.ts';
-import { testWeights, referenceLogits, maxDiff, type Weights } from './model-reference.ts';
+import { tinyConfig, testWeights, referenceLogits, maxDiff, type Weights } from './model-reference.ts';
 
 const TOL = 2e-4;
 
-function tiny(over: Partial<PhiConfig> = {}): PhiConfig {
-  return {
-    ...getPreset('phi3-nano'),
-    vocabSize: 40,
-    hiddenSize: 16,
-    intermediateSize: 24,
-    numHiddenLayers: 2,
-    numAttentionHeads: 4,
-    numKeyValueHeads: 2,
-    padTokenId: 0,
-    ...over,
-  };
-}
+const tiny = tinyConfig;
 
 function build(c: PhiConfig, w: Weights, opts = {}): Phi3ForCausalLM {
   return Phi3ForCausalLM.fromWeights(c, (n) => {

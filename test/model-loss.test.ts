@@ -11,21 +11,9 @@ import { Rng } from '../src/util/random.ts';
 import { getPreset, type PhiConfig } from '../src/model/config.ts';
 import { Phi3ForCausalLM, type Phi3Options } from '../src/model/phi3.ts';
 import { initPhi3 } from '../src/model/init.ts';
-import { testWeights, referenceLogits, logProb, maxDiff, type Weights } from './model-reference.ts';
+import { tinyConfig, testWeights, referenceLogits, logProb, maxDiff, type Weights } from './model-reference.ts';
 
-function tiny(over: Partial<PhiConfig> = {}): PhiConfig {
-  return {
-    ...getPreset('phi3-nano'),
-    vocabSize: 40,
-    hiddenSize: 16,
-    intermediateSize: 24,
-    numHiddenLayers: 2,
-    numAttentionHeads: 4,
-    numKeyValueHeads: 2,
-    padTokenId: 0,
-    ...over,
-  };
-}
+const tiny = tinyConfig;
 
 function build(c: PhiConfig, w: Weights, opts: Phi3Options = {}): Phi3ForCausalLM {
   return Phi3ForCausalLM.fromWeights(c, (n) => w.get(n)!, opts);

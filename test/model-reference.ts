@@ -3,12 +3,27 @@
  * (Phi3RMSNorm, rotate_half RoPE, repeat_kv, eager attention with a causal + sliding-window mask,
  * SwiGLU MLP), not from src/. One sequence at a time, no padding: callers compare real tokens.
  */
-import type { PhiConfig } from '../src/model/config.ts';
+import { getPreset, type PhiConfig } from '../src/model/config.ts';
 import { Rng } from '../src/util/random.ts';
 
 export type Weights = Map<string, Float32Array>;
 
 /** Random weights with every part non-trivial (norm weights ≠ 1), std large enough to matter. */
+/** A tiny GQA config (vocab 40, hidden 16, 2 layers, 4 heads / 2 kv heads) for exactness tests. */
+export function tinyConfig(over: Partial<PhiConfig> = {}): PhiConfig {
+  return {
+    ...getPreset('phi3-nano'),
+    vocabSize: 40,
+    hiddenSize: 16,
+    intermediateSize: 24,
+    numHiddenLayers: 2,
+    numAttentionHeads: 4,
+    numKeyValueHeads: 2,
+    padTokenId: 0,
+    ...over,
+  };
+}
+
 export function testWeights(c: PhiConfig, seed: number, std = 0.35): Weights {
   const rng = new Rng(seed);
   const D = c.hiddenSize;
