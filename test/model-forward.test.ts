@@ -8,7 +8,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
 import { initBackend } from '../src/backend/index.ts';
-import { getPreset, type PhiConfig } from '../src/model/config.ts';
+import type { PhiConfig } from '../src/model/config.ts';
 import { Phi3ForCausalLM } from '../src/model/phi3.ts';
 import { FloatLinear } from '../src/kernels/float-linear.ts';
 import { halfToF32, toHalfBits } from '../src/kernels/embedding.ts';

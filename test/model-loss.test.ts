@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
 import { initBackend } from '../src/backend/index.ts';
 import { Rng } from '../src/util/random.ts';
-import { getPreset, type PhiConfig } from '../src/model/config.ts';
+import type { PhiConfig } from '../src/model/config.ts';
 import { Phi3ForCausalLM, type Phi3Options } from '../src/model/phi3.ts';
 import { initPhi3 } from '../src/model/init.ts';
 import { tinyConfig, testWeights, referenceLogits, logProb, maxDiff, type Weights } from './model-reference.ts';
