@@ -22,10 +22,8 @@
  * Backward (weight frozen): dx = dy · dequant(W), the straight-through gradient bitsandbytes uses too.
  */
 import { tf } from '../backend/tf.ts';
-import type { Linear } from './linear.ts';
-import { withGrad } from './custom-grad.ts';
+import { FrozenQuantLinear } from './frozen-linear.ts';
 import { INV_127_SQ, dequantizeInt8, dequantizeInt8Columns, int8Bytes, int8CodesChunk, quantizeInt8, type Int8Weight } from './int8.ts';
-import { checkInput, matMulWT } from './nf4-linear.ts';
 
 /** Largest input chunk whose int8·int8 partial sums stay exact in float32 (2^24 / 127² = 1040.2). */
 export const K_CHUNK = 1024;
@@ -33,24 +31,17 @@ export const K_CHUNK = 1024;
 /** transformers' `llm_int8_threshold` default. */
 export const DEFAULT_INT8_THRESHOLD = 6.0;
 
-export class Int8Linear implements Linear {
+export class Int8Linear extends FrozenQuantLinear {
   readonly kind = 'int8';
-  readonly inFeatures: number;
-  readonly outFeatures: number;
   /** The row-wise int8 weight, shape [out, in]. */
   readonly q: Int8Weight;
   /** Outlier threshold on |x|; 0 = weight-only int8. */
   readonly threshold: number;
-  private readonly op: (x: tf.Tensor) => tf.Tensor;
 
   constructor(q: Int8Weight, opts: { threshold?: number } = {}) {
+    super(q.shape);
     this.q = q;
-    [this.outFeatures, this.inFeatures] = q.shape;
     this.threshold = opts.threshold ?? DEFAULT_INT8_THRESHOLD;
-    this.op = withGrad<[tf.Tensor]>(([x]) => ({
-      value: this.threshold > 0 ? mixedForward(q, x as tf.Tensor2D, this.threshold) : this.withWeight((w) => matMulWT(x as tf.Tensor2D, w)),
-      gradFunc: (dy) => [this.applyTransposed(dy as tf.Tensor2D)],
-    }));
   }
 
   /** Quantizes a float32 [out, in] weight (HF layout). */
@@ -58,40 +49,16 @@ export class Int8Linear implements Linear {
     return new Int8Linear(quantizeInt8(weightOutIn, [outFeatures, inFeatures]), opts);
   }
 
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    checkInput(x, this.inFeatures, 'Int8Linear');
-    return this.op(x) as tf.Tensor2D;
-  }
-
-  /** dy [N, out] → dy · dequant(W) [N, in] (the input gradient; also used by a fused lm-head backward). No gradient. */
-  applyTransposed(dy: tf.Tensor2D): tf.Tensor2D {
-    checkInput(dy, this.outFeatures, 'Int8Linear.applyTransposed');
-    return this.withWeight((w) => tf.matMul(dy, w));
-  }
-
-  private withWeight(f: (w: tf.Tensor2D) => tf.Tensor2D): tf.Tensor2D {
-    const w = this.weight();
-    try {
-      return f(w);
-    } finally {
-      w.dispose();
-    }
+  protected override forwardValue(x: tf.Tensor2D): tf.Tensor2D {
+    return this.threshold > 0 ? mixedForward(this.q, x, this.threshold) : super.forwardValue(x);
   }
 
   weight(): tf.Tensor2D {
     return tf.tensor2d(dequantizeInt8(this.q), [this.outFeatures, this.inFeatures]);
   }
 
-  trainableVariables(): tf.Variable[] {
-    return [];
-  }
-
   bytes(): number {
     return int8Bytes(this.q);
-  }
-
-  dispose(): void {
-    // Nothing on the backend: the codes live in typed arrays.
   }
 }
 

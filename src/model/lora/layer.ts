@@ -20,7 +20,8 @@ import type { Linear } from '../../kernels/linear.ts';
 import { withGrad } from '../../kernels/custom-grad.ts';
 import { FloatLinear } from '../../kernels/float-linear.ts';
 import { Int8Linear } from '../../kernels/int8-linear.ts';
-import { NF4Linear, checkInput } from '../../kernels/nf4-linear.ts';
+import { NF4Linear } from '../../kernels/nf4-linear.ts';
+import { checkInput } from '../../kernels/frozen-linear.ts';
 import { Rng, type RngState } from '../../util/random.ts';
 
 export interface LoraLayerOptions {
