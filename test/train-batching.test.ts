@@ -109,3 +109,21 @@ test('batches by length: every sample once per epoch, less padding than random, 
   const batches = makeBatches(synthetic(10, 3), { batchSize: 4, rng: new Rng(1), padId: PAD });
   assert.deepEqual(batches.map((x) => x.B).sort(), [2, 4, 4]);
 });
+
+test('firstLineWeight weights exactly the answer tokens of the first line, and collate carries them', () => {
+  const plain = encodeSample(sample, tok, { maxLength: 512 });
+  assert.equal(plain.weights, undefined, 'weight 1 adds nothing');
+  const e = encodeSample(sample, tok, { maxLength: 512, firstLineWeight: 8 });
+  assert.ok(e.weights !== undefined);
+  const heavy = [...e.ids].filter((_, i) => e.labels[i] === 1 && e.weights![i] === 8);
+  assert.equal(tok.decode(heavy), 'Category: sound\n');
+  const light = [...e.ids].filter((_, i) => e.labels[i] === 1 && e.weights![i] === 1);
+  assert.equal(tok.decode(light), 'Explanation: the numbers agree.<|end|>');
+  // one weighted and one plain sample: the batch has weights, the plain row all 1
+  const b = collate([e, plain], [0, 1], PAD);
+  assert.ok(b.labelWeights !== undefined);
+  assert.deepEqual([...b.labelWeights.subarray(0, e.ids.length)], [...e.weights]);
+  assert.ok(b.labelWeights.subarray(b.T).every((w) => w === 1));
+  assert.equal(collate([plain], [0], PAD).labelWeights, undefined);
+  assert.throws(() => encodeSample(sample, tok, { maxLength: 512, firstLineWeight: 0 }), (err: unknown) => err instanceof CliniloraError && /firstLineWeight/.test(err.message));
+});

@@ -93,6 +93,12 @@ export const CONFIG_SPEC = {
     schedule: choice(['linear', 'cosine'] as const, 'linear'),
     /** Clip the global gradient norm to this; null = no clipping. */
     maxGradNorm: nullable(num(1, { gt: 0 }), 1),
+    /**
+     * Loss weight of each training answer's first line against 1 for the rest (auditor: the
+     * `Category:` line, ~5 of ~100 answer tokens). 1 = the plain mean over answer tokens. Validation
+     * loss is always the plain mean.
+     */
+    firstLineWeight: num(1, { gt: 0 }),
     /** Batch sequences of similar length together (less padding). */
     groupByLength: bool(true),
     /** Evaluate the validation loss every N optimizer steps; null = at the end of each epoch. */

@@ -93,7 +93,7 @@ export function trainerConfig(config: CliniloraConfig, trainCount: number): Trai
 
 /** What else defines the trained weights (part of the checkpoint's config hash: resume checks it). */
 function runIdentity(config: CliniloraConfig): Record<string, unknown> {
-  return { task: config.task, seed: config.seed, model: config.model, lora: config.lora, data: config.data };
+  return { task: config.task, seed: config.seed, model: config.model, lora: config.lora, data: config.data, firstLineWeight: config.training.firstLineWeight };
 }
 
 export async function runTraining(config: CliniloraConfig, opts: RunTrainingOptions = {}): Promise<RunTrainingResult> {
@@ -125,6 +125,7 @@ async function trainInRun(config: CliniloraConfig, run: RunHandle, base: ReturnT
   log(`dataset ${data.dir}: train ${data.manifest.counts.train}, validation ${data.manifest.counts.validation}, test ${data.manifest.counts.test}`);
   const tok = await phi3Tokenizer();
   const enc = (s: Sample) => ({ ...encodeSample(s, tok, { maxLength: config.data.maxLength }), id: s.id });
+  const encTrain = (s: Sample) => ({ ...encodeSample(s, tok, { maxLength: config.data.maxLength, firstLineWeight: config.training.firstLineWeight }), id: s.id });
   const trainSamples = limit(data.splits.train, config.data.maxTrainSamples);
   const valSamples = limit(data.splits.validation, config.training.evalSamples);
   const testSamples = limit(config.eval.split === 'test' ? data.splits.test : data.splits.validation, config.eval.n);
@@ -151,7 +152,7 @@ async function trainInRun(config: CliniloraConfig, run: RunHandle, base: ReturnT
     const tr0 = performance.now();
     const summary = await train({
       model,
-      train: trainSamples.map(enc),
+      train: trainSamples.map(encTrain),
       validation: valSamples.map(enc),
       config: tc,
       runConfig: runIdentity(config),

@@ -23,6 +23,13 @@ export interface EncodeSampleOptions {
   maxLength: number;
   /** 'prompt' (default): shorten the user turn; 'right': cut the sequence's end. */
   truncation?: 'prompt' | 'right';
+  /**
+   * Loss weight of the answer's first line (up to and including its first newline token), relative
+   * to 1 for the rest of the answer. The auditor's decision is one line (`Category: …`) in a ~100-token
+   * answer, so a plain mean gives it ~5% of the gradient; weighting it is the usual remedy. 1 (default)
+   * = a plain mean and no `weights` on the sample.
+   */
+  firstLineWeight?: number;
 }
 
 export interface EncodedSample {
@@ -38,6 +45,8 @@ export interface EncodedSample {
   truncated: 'none' | 'prompt' | 'answer';
   /** The sample's id, when it had one. */
   id?: string;
+  /** Per-token loss weights [T] aligned with `labels` (only read where labels is 1); absent = all 1. */
+  weights?: Float32Array;
 }
 
 /** Encodes one sample in Phi-3's chat format with its answer-only label mask. */
@@ -86,6 +95,24 @@ export function encodeSample(sample: Pick<Sample, 'system' | 'user' | 'answer'> 
   labels.fill(1, start);
   const out: EncodedSample = { ids: Int32Array.from(seq), labels, promptLength: start, answerLength: seq.length - start, truncated };
   if (sample.id !== undefined) out.id = sample.id;
+  const w = opts.firstLineWeight ?? 1;
+  if (!(w > 0) || !Number.isFinite(w)) {
+    throw new CliniloraError('E_ARG', 'firstLineWeight must be a positive number', { field: 'firstLineWeight', expected: '> 0', found: String(w) });
+  }
+  if (w !== 1) {
+    const weights = new Float32Array(seq.length).fill(1);
+    // Phi-3 encodes '\n' as the byte token <0x0A>; the first line ends at the first one in the answer.
+    const newline = tokenizer.tokenToId('<0x0A>');
+    let end = seq.length;
+    for (let i = start; i < seq.length; i++) {
+      if (seq[i] === newline) {
+        end = i + 1;
+        break;
+      }
+    }
+    weights.fill(w, start, end);
+    out.weights = weights;
+  }
   return out;
 }
 
@@ -105,6 +132,8 @@ export interface Batch {
   targets: number;
   /** Positions of the samples in the encoded list. */
   indices: number[];
+  /** [B·T] per-token loss weights, present when any sample has weights (padding and prompt: 1, unread). */
+  labelWeights?: Float32Array;
 }
 
 /** Right-pads the samples at `indices` into one batch. */
@@ -122,13 +151,15 @@ export function collate(encoded: readonly EncodedSample[], indices: readonly num
   const attentionMask = new Int32Array(B * T);
   let tokens = 0;
   let targets = 0;
+  const labelWeights = rows.some((r) => r.weights !== undefined) ? new Float32Array(B * T).fill(1) : undefined;
   rows.forEach((r, b) => {
     ids.set(r.ids, b * T);
+    if (labelWeights !== undefined && r.weights !== undefined) labelWeights.set(r.weights, b * T);
     attentionMask.fill(1, b * T, b * T + r.ids.length);
     for (let t = 1; t < r.labels.length; t++) if (r.labels[t] !== 0) { labels[b * T + t] = 1; targets++; }
     tokens += r.ids.length;
   });
-  return { B, T, ids, labels, attentionMask, tokens, targets, indices: [...indices] };
+  return { B, T, ids, labels, attentionMask, tokens, targets, indices: [...indices], ...(labelWeights !== undefined ? { labelWeights } : {}) };
 }
 
 export interface PlanOptions {

@@ -70,6 +70,7 @@ export function answerLoss(model: Pick<Phi3ForCausalLM, 'lossFromIds'>, opts: { 
   return (b, ctx) =>
     model.lossFromIds({ data: b.ids, shape: [b.B, b.T] }, { data: b.labels, shape: [b.B, b.T] }, {
       attentionMask: { data: b.attentionMask, shape: [b.B, b.T] },
+      ...(b.labelWeights !== undefined ? { labelWeights: b.labelWeights } : {}),
       training: ctx.training,
       rng: ctx.rng,
       ...opts,
