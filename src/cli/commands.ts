@@ -37,6 +37,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./train.ts')).trainCommand,
   },
   {
+    name: 'targets',
+    summary: "Train and evaluate each task's default nano config and check the results against the targets",
+    load: async () => (await import('./targets.ts')).targetsCommand,
+  },
+  {
     name: 'eval',
     summary: 'Evaluate an adapter (run id or directory) on a split of its task; recorded as an eval run',
     load: async () => (await import('./eval.ts')).evalCommand,

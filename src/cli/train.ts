@@ -7,6 +7,7 @@
 import { loadConfig } from '../config/load.ts';
 import { runTraining } from '../pipeline/train.ts';
 import { summaryTable, timingLine } from '../pipeline/summary.ts';
+import { checkTargets, targetsTable } from '../pipeline/targets.ts';
 import { defineCommand } from './command.ts';
 
 export const EXIT_INTERRUPTED = 3;
@@ -44,6 +45,7 @@ export const trainCommand = defineCommand({
     stdout.write(`steps ${r.train.step}, final loss ${r.train.finalLoss?.toFixed(4) ?? '—'}, best validation loss ${r.train.bestValLoss?.toFixed(4) ?? '—'} (step ${r.train.bestStep ?? '—'})\n\n`);
     stdout.write(`${loaded.config.task}, ${loaded.config.eval.split} split, n=${r.adapterEval?.n ?? 0}\n`);
     stdout.write(`${summaryTable(loaded.config.task, r.baseEval, r.adapterEval)}\n\n${timingLine(r.timings)}\n`);
+    stdout.write(`\ntargets of the task (issue 4; set for its default nano config):\n${targetsTable(checkTargets(loaded.config.task, r.metrics))}\n`);
     return 0;
   },
 });
