@@ -10,6 +10,7 @@ import os from 'node:os';
 import { tf } from './tf.ts';
 import { loadTensorflowBackend } from './tensorflow.ts';
 import { MAX_WASM_THREADS, startWasm, type WasmStart } from './wasm-threads.ts';
+import { installNativeKernels } from './native.ts';
 import { CliniloraError } from '../errors.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -41,6 +42,8 @@ export interface BackendInfo {
   tried: BackendAttempt[];
   /** Anything the user should know (e.g. fewer threads than asked for). */
   notes: string[];
+  /** True when large matmuls run through the native OpenBLAS addon (native.ts; CLINILORA_NATIVE=0 turns it off). */
+  nativeMatmul: boolean;
 }
 
 let current: BackendInfo | undefined;
@@ -192,6 +195,9 @@ async function init(opts: BackendOptions): Promise<BackendInfo> {
           : 'unset CLINILORA_BACKEND (or drop --backend) to pick automatically',
     });
   }
+  // wasm and cpu get the native matmul kernel when the addon is built (native.ts); tensorflow has its own.
+  const native = chosen.name === 'tensorflow' ? undefined : installNativeKernels({ threads: r.threads });
+  if (native?.active === true) chosen.started.notes.push(`matmul runs natively: ${native.blas ?? 'OpenBLAS'}, ${native.threads} thread(s)`);
   current = {
     name: chosen.name,
     threads: chosen.started.threads,
@@ -199,6 +205,7 @@ async function init(opts: BackendOptions): Promise<BackendInfo> {
     source: r.source,
     tried,
     notes: chosen.started.notes,
+    nativeMatmul: native?.active === true,
   };
   return current;
 }

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/index.ts';
 import { measureMatmul, type MatmulMeasure } from '../backend/matmul-probe.ts';
+import { nativeStatus, setNativeEnabled, type NativeStatus } from '../backend/native.ts';
 import { peakEstimate, readCpuInfo, readMemory, type CpuInfo, type MemoryInfo, type PeakEstimate } from '../backend/sysinfo.ts';
 import { defineCommand } from './command.ts';
 import { CliniloraError } from '../errors.ts';
@@ -15,7 +16,18 @@ export interface DoctorReport {
   node: { version: string; v8: string; platform: string; arch: string };
   packages: Record<string, string | null>;
   optional: Record<string, OptionalPart>;
-  matmul: MatmulMeasure & { backend: BackendName; threads: number; shareOfPeak: number; shareOfSimd128: number };
+  matmul: MatmulMeasure & {
+    backend: BackendName;
+    threads: number;
+    shareOfPeak: number;
+    shareOfSimd128: number;
+    /** Who ran it: the native OpenBLAS addon or the backend's own kernel. */
+    path: 'native' | 'backend';
+    /** With the native path on: the backend's own kernel on the same product, for comparison. */
+    backendGflops?: number;
+  };
+  /** The native matmul addon: loaded or why not (native/, built at install). */
+  native: NativeStatus;
   notes: string[];
 }
 
@@ -42,6 +54,16 @@ export async function collectDoctorReport(opts: DoctorOptions = {}): Promise<Doc
   const optional = await probeOptionalParts();
   const n = opts.matmulSize ?? (backend.name === 'cpu' ? 256 : 512);
   const mm = measureMatmul(n);
+  const native = nativeStatus();
+  let backendGflops: number | undefined;
+  if (native.active && native.backends.includes(backend.name)) {
+    setNativeEnabled(false);
+    try {
+      backendGflops = measureMatmul(n).gflops;
+    } finally {
+      setNativeEnabled(true);
+    }
+  }
   const notes = [...backend.notes];
   if (backend.name !== 'tensorflow') {
     notes.push(
@@ -65,7 +87,10 @@ export async function collectDoctorReport(opts: DoctorOptions = {}): Promise<Doc
       threads: backend.threads,
       shareOfPeak: peak.gflops > 0 ? mm.gflops / peak.gflops : 0,
       shareOfSimd128: peak.simd128Gflops > 0 ? mm.gflops / peak.simd128Gflops : 0,
+      path: backendGflops !== undefined ? 'native' : 'backend',
+      ...(backendGflops !== undefined ? { backendGflops } : {}),
     },
+    native,
     notes,
   };
 }
@@ -84,7 +109,11 @@ export function formatDoctorReport(r: DoctorReport): string {
     `Backend     ${b.name} (${b.threads} thread${b.threads === 1 ? '' : 's'}${b.name === 'wasm' ? `, SIMD ${yes(b.simd)}` : ''}), ${how}`,
     ...b.tried.map((t) => `  ${t.name.padEnd(11)} ${t.status}: ${t.reason}`),
     `Matmul      ${m.n}×${m.n}×${m.n} fp32: ${m.gflops.toFixed(1)} GFLOP/s best, ${m.medianGflops.toFixed(1)} median ` +
-      `(${m.reps} runs) = ${pct(m.shareOfPeak)} of peak, ${pct(m.shareOfSimd128)} of the 128-bit SIMD ceiling`,
+      `(${m.reps} runs) = ${pct(m.shareOfPeak)} of peak, ${pct(m.shareOfSimd128)} of the 128-bit SIMD ceiling` +
+      (m.backendGflops !== undefined ? `; native path (${b.name} kernel alone: ${m.backendGflops.toFixed(1)})` : ''),
+    r.native.active
+      ? `Native      on: ${r.native.blas ?? 'OpenBLAS'}, ${r.native.threads} thread(s), matmuls ≥ ${r.native.minMacs} multiply-adds (CLINILORA_NATIVE=0 turns it off)`
+      : `Native      off: ${r.native.reason ?? 'not active'}`,
     `CPU         ${r.cpu.model}; ${r.cpu.cores} cores at ${r.cpu.mhz.toFixed(0)} MHz; ` +
       (r.cpu.flagsKnown ? `AVX2 ${yes(r.cpu.avx2)}, FMA ${yes(r.cpu.fma)}, AVX-512 ${yes(r.cpu.avx512f)}` : 'SIMD flags unknown (no /proc/cpuinfo)'),
     `Peak fp32   ${r.cpu.peak.gflops.toFixed(1)} GFLOP/s = ${r.cpu.peak.formula}`,

@@ -1,0 +1,404 @@
+// clinilora native matmul addon (N-API, C ABI only: no node-addon-api dependency).
+//
+// gemm: C[b] = op(A[b % batchA]) · op(B[b % batchB]) for b < batch, row-major float32, where op is
+// an optional transpose; the modulo batch mapping is the one tfjs's backends use. Inputs and the
+// output are Float32Array views (over an ArrayBuffer or the wasm backend's SharedArrayBuffer heap):
+// nothing is copied. The work runs on our own small thread pool (main thread + workers that block
+// on a condition variable when idle), each piece through single-threaded OpenBLAS sgemm: OpenBLAS's
+// own threads spin-wait after every call, which would steal the core the wasm pool needs next.
+//
+// int8 weight-only matmuls (codes [out, in] int8, rowAbsmax [out]; w = f32(code · absmax) · f32(1/127),
+// rounded exactly as src/kernels/int8.ts `dequantizeInt8` and bitsandbytes do):
+//   gemmInt8NT: Y [m, out] = X [m, in] · Wᵀ      (forward)
+//   gemmInt8NN: Y [m, in]  = DY [m, out] · W     (input gradient)
+// Blocks of W rows are dequantized into a per-thread scratch and multiplied with sgemm, so a float W
+// is never materialised (O(out·in) dequant work against O(m·out·in) multiply work).
+#include <node_api.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+extern "C" {
+// OpenBLAS CBLAS (declared here so any cblas.h alternative on the system does not matter).
+enum { CblasRowMajor = 101 };
+enum { CblasNoTrans = 111, CblasTrans = 112 };
+void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float* a, int lda,
+                 const float* b, int ldb, float beta, float* c, int ldc);
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Thread pool: run(n, fn) calls fn(0..n-1) with fn(0) on the caller; returns when all are done.
+class Pool {
+ public:
+  ~Pool() { resize(1); }
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  void resize(int n) {
+    if (n < 1) n = 1;
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      stop_ = true;
+      ++generation_;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+    workers_.clear();
+    stop_ = false;
+    // The generation a worker starts from is fixed here, not read by the new thread: a job posted
+    // before the thread first runs would otherwise look already seen (and run() would wait forever).
+    const uint64_t start = generation_;
+    for (int i = 1; i < n; ++i) workers_.emplace_back([this, i, start] { loop(i, start); });
+  }
+  void run(int n, const std::function<void(int)>& fn) {
+    n = std::min(n, size());
+    if (n <= 1) {
+      fn(0);
+      return;
+    }
+    {
+      std::unique_lock<std::mutex> lk(mu_);
+      job_ = &fn;
+      jobThreads_ = n;
+      pending_ = n - 1;
+      ++generation_;
+    }
+    cv_.notify_all();
+    fn(0);
+    std::unique_lock<std::mutex> lk(mu_);
+    done_.wait(lk, [this] { return pending_ == 0; });
+    job_ = nullptr;
+  }
+
+ private:
+  void loop(int id, uint64_t seen) {
+    for (;;) {
+      const std::function<void(int)>* job;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return stop_ || generation_ != seen; });
+        if (stop_) return;
+        seen = generation_;
+        if (id >= jobThreads_) continue;
+        job = job_;
+      }
+      (*job)(id);
+      std::unique_lock<std::mutex> lk(mu_);
+      if (--pending_ == 0) done_.notify_one();
+    }
+  }
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable cv_, done_;
+  const std::function<void(int)>* job_ = nullptr;
+  int jobThreads_ = 0, pending_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+Pool* pool() {
+  static Pool* p = [] {
+    openblas_set_num_threads(1);
+    auto* q = new Pool();
+    q->resize(2);
+    return q;
+  }();
+  return p;
+}
+
+// Work below this many multiply-adds runs on one thread: measured here, waking the second thread costs
+// ~7 µs and pays from about 1M multiply-adds (96³ equal, 128³ 46 → 30 µs).
+constexpr double kSplitMacs = 1.0e6;
+
+// ---------------------------------------------------------------------------------------------
+// N-API helpers
+#define CHECK(call)                                                     \
+  do {                                                                  \
+    if ((call) != napi_ok) {                                            \
+      napi_throw_error(env, nullptr, "clinilora-native: N-API failure"); \
+      return nullptr;                                                   \
+    }                                                                   \
+  } while (0)
+
+bool throwErr(napi_env env, const std::string& msg) {
+  napi_throw_type_error(env, nullptr, ("clinilora-native: " + msg).c_str());
+  return false;
+}
+
+template <typename T>
+bool typedArg(napi_env env, napi_value v, napi_typedarray_type want, const char* name, T** data, size_t* len) {
+  bool is = false;
+  if (napi_is_typedarray(env, v, &is) != napi_ok || !is) return throwErr(env, std::string(name) + " must be a typed array");
+  napi_typedarray_type type;
+  void* ptr = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &ptr, nullptr, nullptr) != napi_ok) return throwErr(env, std::string(name) + ": cannot read");
+  if (type != want) return throwErr(env, std::string(name) + " has the wrong element type");
+  if (ptr == nullptr && *len > 0) return throwErr(env, std::string(name) + ": detached buffer");
+  *data = static_cast<T*>(ptr);
+  return true;
+}
+
+bool intArg(napi_env env, napi_value v, const char* name, int64_t* out, int64_t lo) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok || d != static_cast<double>(static_cast<int64_t>(d)) || d < lo || d > 2147483647.0)
+    return throwErr(env, std::string(name) + " must be an integer >= " + std::to_string(lo));
+  *out = static_cast<int64_t>(d);
+  return true;
+}
+
+bool boolArg(napi_env env, napi_value v, bool* out) {
+  return napi_get_value_bool(env, v, out) == napi_ok || throwErr(env, "flag must be a boolean");
+}
+
+// ---------------------------------------------------------------------------------------------
+// One sgemm on a block of C's rows [r0, r1) and columns [c0, c1) (row-major, leading dims given).
+inline void sgemmBlock(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float* a, const float* b, float* c,
+                       int64_t r0, int64_t r1, int64_t c0, int64_t c1, float beta) {
+  if (r1 <= r0 || c1 <= c0) return;
+  const int64_t lda = ta ? m : k, ldb = tb ? k : n;
+  const float* ap = ta ? a + r0 : a + r0 * lda;     // A is [k, m] when transposed
+  const float* bp = tb ? b + c0 * ldb : b + c0;     // B is [n, k] when transposed
+  if (k == 0) {
+    for (int64_t r = r0; r < r1; ++r) std::fill(c + r * n + c0, c + r * n + c1, 0.0f);
+    return;
+  }
+  cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(r1 - r0),
+              static_cast<int>(c1 - c0), static_cast<int>(k), 1.0f, ap, static_cast<int>(lda), bp, static_cast<int>(ldb), beta,
+              c + r0 * n + c0, static_cast<int>(n));
+}
+
+// Splits [0, len) into `parts` pieces aligned to `align`.
+inline void splitRange(int64_t len, int parts, int idx, int64_t align, int64_t* s, int64_t* e) {
+  int64_t units = (len + align - 1) / align;
+  *s = std::min(len, units * idx / parts * align);
+  *e = std::min(len, units * (idx + 1) / parts * align);
+}
+
+// gemm(a, b, c, batchA, batchB, batch, m, n, k, transA, transB)
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  if (argc != 11) return throwErr(env, "gemm takes 11 arguments"), nullptr;
+  float *a, *b, *c;
+  size_t la, lb, lc;
+  int64_t batchA, batchB, batch, m, n, k;
+  bool ta, tb;
+  if (!typedArg(env, argv[0], napi_float32_array, "a", &a, &la) || !typedArg(env, argv[1], napi_float32_array, "b", &b, &lb) ||
+      !typedArg(env, argv[2], napi_float32_array, "c", &c, &lc) || !intArg(env, argv[3], "batchA", &batchA, 1) ||
+      !intArg(env, argv[4], "batchB", &batchB, 1) || !intArg(env, argv[5], "batch", &batch, 1) || !intArg(env, argv[6], "m", &m, 0) ||
+      !intArg(env, argv[7], "n", &n, 0) || !intArg(env, argv[8], "k", &k, 0) || !boolArg(env, argv[9], &ta) || !boolArg(env, argv[10], &tb))
+    return nullptr;
+  if (static_cast<int64_t>(la) != batchA * m * k || static_cast<int64_t>(lb) != batchB * k * n || static_cast<int64_t>(lc) != batch * m * n)
+    return throwErr(env, "gemm: array lengths do not match batch/m/n/k"), nullptr;
+  if (batch % batchA != 0 && batch % batchB != 0) return throwErr(env, "gemm: batch is not a multiple of batchA or batchB"), nullptr;
+  const double macs = static_cast<double>(batch) * m * n * k;
+  Pool* p = pool();
+  const int threads = macs < kSplitMacs ? 1 : p->size();
+  // Few batch items: split each product into row (or column) blocks; many: split the batch. A single
+  // product with a long inner dimension (lm_head's dh = dlogits [c, V] · W [V, D]) splits k instead:
+  // each thread then streams half of both operands, and the partial sums are added at the end.
+  const bool splitBatch = batch >= 4 * threads || batch % threads == 0;
+  if (threads > 1 && batch == 1 && k >= 8 * std::max(m, n)) {
+    std::vector<float> partial(static_cast<size_t>((threads - 1) * m * n));
+    p->run(threads, [&](int t) {
+      int64_t s, e;
+      splitRange(k, threads, t, 64, &s, &e);
+      float* dst = t == 0 ? c : partial.data() + (t - 1) * m * n;
+      // A's k-range: columns s..e of [m, k], or rows s..e of [k, m] when transposed; B's likewise.
+      const float* as = ta ? a + s * m : a + s;
+      const float* bs = tb ? b + s : b + s * n;
+      if (e <= s) {
+        std::fill(dst, dst + m * n, 0.0f);
+        return;
+      }
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, static_cast<int>(m), static_cast<int>(n),
+                  static_cast<int>(e - s), 1.0f, as, static_cast<int>(ta ? m : k), bs, static_cast<int>(tb ? k : n), 0.0f, dst,
+                  static_cast<int>(n));
+    });
+    // Add the partial sums, split over rows across the threads.
+    p->run(threads, [&](int t) {
+      int64_t s, e;
+      splitRange(m * n, threads, t, 16, &s, &e);
+      for (int u = 0; u < threads - 1; ++u) {
+        const float* src = partial.data() + u * m * n;
+        for (int64_t i = s; i < e; ++i) c[i] += src[i];
+      }
+    });
+    return nullptr;
+  }
+  p->run(threads, [&](int t) {
+    if (splitBatch) {
+      int64_t s, e;
+      splitRange(batch, threads, t, 1, &s, &e);
+      for (int64_t bi = s; bi < e; ++bi)
+        sgemmBlock(ta, tb, m, n, k, a + (bi % batchA) * m * k, b + (bi % batchB) * k * n, c + bi * m * n, 0, m, 0, n, 0.0f);
+      return;
+    }
+    for (int64_t bi = 0; bi < batch; ++bi) {
+      const float* ab = a + (bi % batchA) * m * k;
+      const float* bb = b + (bi % batchB) * k * n;
+      float* cb = c + bi * m * n;
+      int64_t s, e;
+      if (m >= n) {
+        splitRange(m, threads, t, 8, &s, &e);
+        sgemmBlock(ta, tb, m, n, k, ab, bb, cb, s, e, 0, n, 0.0f);
+      } else {
+        splitRange(n, threads, t, 16, &s, &e);
+        sgemmBlock(ta, tb, m, n, k, ab, bb, cb, 0, m, s, e, 0.0f);
+      }
+    }
+  });
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// int8 weight-only. Rows of W per dequantized block (scratch 64 × in floats per thread).
+constexpr int64_t kInt8Block = 64;
+constexpr float kInv127 = 7.874015718698502e-3f;  // bitsandbytes' float32 1/127
+
+inline void dequantRows(const int8_t* codes, const float* scales, int64_t r0, int64_t r1, int64_t in, float* out) {
+  for (int64_t r = r0; r < r1; ++r) {
+    const int8_t* src = codes + r * in;
+    const float s = scales[r];
+    float* dst = out + (r - r0) * in;
+    for (int64_t j = 0; j < in; ++j) dst[j] = static_cast<float>(static_cast<float>(src[j]) * s) * kInv127;
+  }
+}
+
+bool int8Args(napi_env env, napi_callback_info info, float** x, int8_t** codes, float** scales, float** y, int64_t* m, int64_t* out,
+              int64_t* in, size_t* lx, size_t* ly) {
+  size_t argc = 7;
+  napi_value argv[7];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 7) return throwErr(env, "int8 gemm takes 7 arguments");
+  size_t lc, ls;
+  if (!typedArg(env, argv[0], napi_float32_array, "x", x, lx) || !typedArg(env, argv[1], napi_int8_array, "codes", codes, &lc) ||
+      !typedArg(env, argv[2], napi_float32_array, "rowAbsmax", scales, &ls) || !typedArg(env, argv[3], napi_float32_array, "y", y, ly) ||
+      !intArg(env, argv[4], "m", m, 0) || !intArg(env, argv[5], "out", out, 1) || !intArg(env, argv[6], "in", in, 1))
+    return false;
+  if (static_cast<int64_t>(lc) != *out * *in || static_cast<int64_t>(ls) != *out) return throwErr(env, "codes/rowAbsmax do not match out × in");
+  return true;
+}
+
+// gemmInt8NT(x [m,in], codes [out,in], rowAbsmax [out], y [m,out], m, out, in): y = x · Wᵀ.
+// Threads take disjoint column blocks of y (= row blocks of W).
+napi_value GemmInt8NT(napi_env env, napi_callback_info info) {
+  float *x, *scales, *y;
+  int8_t* codes;
+  int64_t m, out, in;
+  size_t lx, ly;
+  if (!int8Args(env, info, &x, &codes, &scales, &y, &m, &out, &in, &lx, &ly)) return nullptr;
+  if (static_cast<int64_t>(lx) != m * in || static_cast<int64_t>(ly) != m * out) return throwErr(env, "x/y do not match m, out, in"), nullptr;
+  Pool* p = pool();
+  const int threads = static_cast<double>(m) * out * in < kSplitMacs ? 1 : p->size();
+  const int64_t blocks = (out + kInt8Block - 1) / kInt8Block;
+  p->run(threads, [&](int t) {
+    std::vector<float> w(static_cast<size_t>(kInt8Block * in));
+    for (int64_t blk = blocks * t / threads; blk < blocks * (t + 1) / threads; ++blk) {
+      const int64_t r0 = blk * kInt8Block, r1 = std::min(out, r0 + kInt8Block);
+      dequantRows(codes, scales, r0, r1, in, w.data());
+      if (m == 0) continue;
+      // y[:, r0:r1] = x [m, in] · w[r1-r0, in]ᵀ
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(r1 - r0), static_cast<int>(in), 1.0f, x,
+                  static_cast<int>(in), w.data(), static_cast<int>(in), 0.0f, y + r0, static_cast<int>(out));
+    }
+  });
+  return nullptr;
+}
+
+// gemmInt8NN(dy [m,out], codes [out,in], rowAbsmax [out], dx [m,in], m, out, in): dx = dy · W.
+// Threads take disjoint row blocks of dx and each walks all of W (dequantized block by block).
+napi_value GemmInt8NN(napi_env env, napi_callback_info info) {
+  float *dy, *scales, *dx;
+  int8_t* codes;
+  int64_t m, out, in;
+  size_t ldy, ldx;
+  if (!int8Args(env, info, &dy, &codes, &scales, &dx, &m, &out, &in, &ldy, &ldx)) return nullptr;
+  if (static_cast<int64_t>(ldy) != m * out || static_cast<int64_t>(ldx) != m * in) return throwErr(env, "dy/dx do not match m, out, in"), nullptr;
+  Pool* p = pool();
+  // Splitting rows makes each thread dequantize all of W; split columns of dx (= columns of W) instead
+  // when m is small.
+  const int threads = static_cast<double>(m) * out * in < kSplitMacs ? 1 : p->size();
+  const bool byRows = m >= 64 * threads;
+  p->run(threads, [&](int t) {
+    int64_t s, e;
+    splitRange(byRows ? m : in, threads, t, byRows ? 8 : 16, &s, &e);
+    if (e <= s) return;
+    const int64_t cols = byRows ? in : e - s;
+    std::vector<float> w(static_cast<size_t>(kInt8Block * cols));
+    const float* dyp = byRows ? dy + s * out : dy;
+    float* dxp = byRows ? dx + s * in : dx + s;
+    const int64_t rows = byRows ? e - s : m;
+    for (int64_t r0 = 0; r0 < out; r0 += kInt8Block) {
+      const int64_t r1 = std::min(out, r0 + kInt8Block);
+      for (int64_t r = r0; r < r1; ++r) {
+        const int8_t* src = codes + r * in + (byRows ? 0 : s);
+        const float sc = scales[r];
+        float* dst = w.data() + (r - r0) * cols;
+        for (int64_t j = 0; j < cols; ++j) dst[j] = static_cast<float>(static_cast<float>(src[j]) * sc) * kInv127;
+      }
+      // dx[rows, cols] (+)= dy[rows, r0:r1] · w[r1-r0, cols]
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols), static_cast<int>(r1 - r0),
+                  1.0f, dyp + r0, static_cast<int>(out), w.data(), static_cast<int>(cols), r0 == 0 ? 0.0f : 1.0f, dxp,
+                  static_cast<int>(in));
+    }
+    if (out == 0)
+      for (int64_t r = 0; r < rows; ++r) std::fill(dxp + r * in, dxp + r * in + cols, 0.0f);
+  });
+  return nullptr;
+}
+
+// setThreads(n): size of our pool (OpenBLAS itself stays at 1 thread).
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr));
+  int64_t n;
+  if (argc != 1 || !intArg(env, argv[0], "threads", &n, 1)) return nullptr;
+  if (n > 64) return throwErr(env, "threads must be <= 64"), nullptr;
+  pool()->resize(static_cast<int>(n));
+  return nullptr;
+}
+
+napi_value Info(napi_env env, napi_callback_info) {
+  napi_value obj, v;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(napi_create_int32(env, pool()->size(), &v));
+  CHECK(napi_set_named_property(env, obj, "threads", v));
+  CHECK(napi_create_int32(env, openblas_get_num_threads(), &v));
+  CHECK(napi_set_named_property(env, obj, "blasThreads", v));
+  const char* cfg = openblas_get_config();
+  CHECK(napi_create_string_utf8(env, cfg != nullptr ? cfg : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, obj, "blasConfig", v));
+  const char* core = openblas_get_corename();
+  CHECK(napi_create_string_utf8(env, core != nullptr ? core : "", NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, obj, "blasCore", v));
+  return obj;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  const napi_property_descriptor props[] = {
+      {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemmInt8NT", nullptr, GemmInt8NT, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemmInt8NN", nullptr, GemmInt8NN, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return nullptr;
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, Init)
