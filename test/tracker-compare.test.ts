@@ -158,7 +158,7 @@ test('rm: a live running run is refused unless forced; a bad id deletes nothing;
   assert.equal(catchError(() => findRun(fx.d.id, { root })).code, 'E_MISSING');
 });
 
-test('record extras (optional in schema v1): git patch of staged + unstaged changes, package versions, lockfile hash, base model', async () => {
+test('record extras (optional in schema v1, v2 adds seeds): git patch of staged + unstaged changes, package versions, lockfile hash, base model', async () => {
   const git = (cwd: string, ...args: string[]): string =>
     execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } });
   const repo = mkdtempSync(join(tmpdir(), 'clinilora-git-'));
@@ -178,7 +178,7 @@ test('record extras (optional in schema v1): git patch of staged + unstaged chan
   const r = readRun(run.id, { root });
   assert.equal(r.git.patchFile, 'git.patch');
   const patch = readFileSync(join(run.dir, 'git.patch'), 'utf8');
-  assert.equal(patch, git(repo, 'diff', 'HEAD'), 'the patch is `git diff HEAD`');
+  assert.equal(patch, git(repo, 'diff', '--binary', 'HEAD'), 'the patch is `git diff --binary HEAD` (staged + unstaged; binary files apply too)');
   assert.match(patch, /\+one changed/);
   assert.match(patch, /\+two staged/);
   assert.equal(r.git.patchSha256, createHash('sha256').update(patch).digest('hex'));
@@ -203,8 +203,13 @@ test('record extras (optional in schema v1): git patch of staged + unstaged chan
   delete old.git.patchFile;
   delete old.git.patchSha256;
   delete old.git.patchBytes;
-  writeFileSync(file, JSON.stringify(old));
-  assert.equal(readRun(run.id, { root }).version, 1);
+  delete old.seeds;
+  delete old.origin;
+  writeFileSync(file, JSON.stringify({ ...old, version: 1 }));
+  assert.equal(readRun(run.id, { root }).version, 2, 'a v1 record reads, upgraded to the current version');
+  // v2 fields in a record that says version 1: refused (that reader would not know them).
+  writeFileSync(file, JSON.stringify({ ...old, version: 1, seeds: { run: 1 } }));
+  assert.equal(catchError(() => readRun(run.id, { root })).details.field, 'seeds');
   writeFileSync(file, JSON.stringify({ ...old, env: { ...old.env, extra: 1 } }));
   assert.match(catchError(() => readRun(run.id, { root })).message, /'env\.extra'/);
   // rm of an unreadable record: refused without --force (whether it still runs is unknown).

@@ -22,7 +22,7 @@ export function fakeManifest(): SplitManifest {
     ratios: { train: 0.5, validation: 0.25, test: 0.25 },
     generator: { name: 'test', version: '1' },
     options: {},
-    sources: [],
+    sources: [{ path: 'data/src.csv', bytes: 12, sha256: 'cd'.repeat(32) }],
     counts: { train: 2, validation: 1, test: 1 },
     dropped: {},
     splits: { train: ['a', 'b'], validation: ['c'], test: ['d'] },

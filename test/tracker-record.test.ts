@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { JSONFilePreset } from 'lowdb/node';
 import { configHash } from '../src/config/index.ts';
 import { CliniloraError } from '../src/errors.ts';
-import { effectiveStatus, listRuns, newRunId, openRun, readRun, resumeRun, stepSeries, type RunRecord } from '../src/tracker/index.ts';
+import { effectiveStatus, listRuns, newRunId, openRun, readRun, resumeRun, RUN_SCHEMA_VERSION, staleReason, stepSeries, type RunRecord } from '../src/tracker/index.ts';
 import { fakeManifest, runChild, smallConfig, trackerUrl } from './tracker-helpers.ts';
 
 // The pitfall this store avoids: under NODE_ENV=test lowdb's presets keep data in memory only.
@@ -52,7 +52,9 @@ test('a run record is written to disk under NODE_ENV=test and reads back', async
 
   const disk = onDisk(h.file);
   assert.equal(disk.schema, 'clinilora.run');
-  assert.equal(disk.version, 1);
+  assert.equal(disk.version, RUN_SCHEMA_VERSION);
+  assert.equal(RUN_SCHEMA_VERSION, 2);
+  assert.deepEqual(disk.seeds, { run: 7, data: 7 }, 'the config seed and the split manifest seed');
   assert.equal(disk.id, h.id);
   assert.equal(disk.name, 'roundtrip');
   assert.equal(disk.task, 'auditor');
@@ -70,6 +72,7 @@ test('a run record is written to disk under NODE_ENV=test and reads back', async
   assert.equal(a.sha256, createHash('sha256').update(bytes).digest('hex'));
   assert.deepEqual(disk.artifacts[0], { path: `experiments/runs/${h.id}/adapter.bin`, bytes: bytes.length, sha256: a.sha256, kind: 'adapter' });
   assert.equal(disk.data?.manifestSha256, 'ab'.repeat(32));
+  assert.deepEqual(disk.data?.sources, [{ path: 'data/src.csv', bytes: 12, sha256: 'cd'.repeat(32) }], 'source files with sha256, in the record itself');
   assert.deepEqual(JSON.parse(readFileSync(join(h.dir, 'manifest.json'), 'utf8')).splits.train, ['a', 'b']);
   assert.equal(disk.env.backend?.name, 'cpu');
   assert.equal(disk.env.pid, process.pid);
@@ -158,7 +161,7 @@ test('a broken record is an error naming the field', async () => {
 
 test('a record from a newer schema version is refused clearly', async () => {
   const { file, record } = await validRecordFile();
-  writeFileSync(file, JSON.stringify({ ...record, version: 2, somethingNew: [] }));
+  writeFileSync(file, JSON.stringify({ ...record, version: RUN_SCHEMA_VERSION + 1, somethingNew: [] }));
   const e = catchError(() => readRun(file));
   assert.equal(e.code, 'E_UNSUPPORTED');
   assert.equal(e.details.field, 'version');
@@ -177,7 +180,7 @@ test('resume appends to the same record; a re-logged step coexists and stepSerie
   const h = await openRun({ config: smallConfig(), root, gitDir });
   for (let s = 1; s <= 3; s++) h.logStep({ step: s, loss: 10 - s, lr: 1 });
   // one writer per run: a second writer is refused while the first holds it
-  assert.match(catchError(() => resumeRun(h.id, { root })).message, /open for writing in another process/);
+  assert.match(catchError(() => resumeRun(h.id, { root })).message, /already open for writing in this process/);
   h.finish('interrupted');
   const r = resumeRun(h.id, { root });
   r.logStep({ step: 3, loss: 6.5, lr: 1 }); // resumed from the step-2 checkpoint
@@ -214,8 +217,17 @@ test('a process killed with SIGKILL leaves a valid record that reads as crashed 
   assert.equal(rec.status, 'running');
   assert.ok(rec.steps.length >= 20 && rec.steps.length <= 40, `partial curve: ${rec.steps.length} steps`);
   assert.deepEqual(rec.steps.map((s) => s.step), [...Array(rec.steps.length).keys()]);
-  assert.equal(effectiveStatus(rec, Date.parse(rec.times.heartbeat) + 10 * 60_000), 'crashed');
-  assert.equal(effectiveStatus(rec, Date.parse(rec.times.heartbeat) + 1000), 'running');
+  // On this host its pid is checked: dead, so crashed at once, heartbeat fresh or not.
+  assert.equal(effectiveStatus(rec, Date.parse(rec.times.heartbeat) + 1000), 'crashed');
+  assert.match(staleReason(rec) ?? '', /process \d+ on .* is gone/);
+  assert.equal(listRuns({ root }).runs.find((r) => r.id === id)?.status, 'running', 'crashed is derived, never written');
+  // Seen from another host (pid unknowable) it stays running until the heartbeat is stale.
+  const remote = { ...rec, env: { ...rec.env, host: 'another-host' } };
+  assert.equal(effectiveStatus(remote, Date.parse(rec.times.heartbeat) + 1000), 'running');
+  assert.equal(effectiveStatus(remote, Date.parse(rec.times.heartbeat) + 10 * 60_000), 'crashed');
+  // A live pid on this host keeps a run running through a long silent phase (a blocking evaluation).
+  const live = { ...rec, env: { ...rec.env, pid: process.pid } };
+  assert.equal(effectiveStatus(live, Date.parse(rec.times.heartbeat) + 10 * 60_000), 'running');
   // its lock belongs to a dead process: the run can be taken over and closed
   const r = resumeRun(id, { root });
   r.finish('interrupted');
@@ -235,5 +247,28 @@ test('a process that exits without finish writes its last steps on exit', async 
   const rec = readRun(id, { root });
   assert.equal(rec.steps.length, 5);
   assert.equal(rec.status, 'running');
+  assert.equal(effectiveStatus(rec), 'crashed', 'never finished, process gone');
   assert.equal(existsSync(join(root, 'experiments', 'runs', id, 'run.lock')), false);
+});
+
+test('a run opened inside a notebook cell records the notebook and cell as its origin; outside one, none', async () => {
+  const config = smallConfig();
+  const outside = await openRun({ config, root, gitDir, name: 'plain' });
+  outside.finish('completed');
+  assert.equal(readRun(outside.id, { root }).origin, null);
+  const saved = { nb: process.env.CLINILORA_NOTEBOOK, cell: process.env.CLINILORA_NOTEBOOK_CELL };
+  process.env.CLINILORA_NOTEBOOK = '/work/notebooks/03-auditor.ipynb';
+  process.env.CLINILORA_NOTEBOOK_CELL = '4';
+  try {
+    const inside = await openRun({ config, root, gitDir, name: 'from-a-cell' });
+    inside.finish('completed');
+    const o = readRun(inside.id, { root }).origin;
+    assert.equal(o?.notebook, '/work/notebooks/03-auditor.ipynb');
+    assert.equal(o?.cell, 4);
+  } finally {
+    for (const [k, v] of [['CLINILORA_NOTEBOOK', saved.nb], ['CLINILORA_NOTEBOOK_CELL', saved.cell]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
 });

@@ -7,7 +7,8 @@ import { CliniloraError } from '../errors.ts';
 import { diffRuns, findRun, findRuns, flattenObject, formatDiff, formatNumber, resolveRunId, showValue, summarizeRun, type RunFilter } from '../tracker/compare.ts';
 import { removeRuns, tagRun } from '../tracker/manage.ts';
 import { exportRuns } from '../tracker/export.ts';
-import { effectiveStatus, RUN_STATUSES, stepSeries, type RunRecord, type RunStatus } from '../tracker/schema.ts';
+import { effectiveStatus, RUN_STATUSES, staleReason, stepSeries, type RunRecord, type RunStatus } from '../tracker/schema.ts';
+import { formatVerdict } from '../tracker/verdict.ts';
 import { runsDir } from '../tracker/store.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { defineCommand, parseCommandArgs, renderCommandHelp, type CommandDef, type FlagDefs } from './command.ts';
@@ -78,11 +79,11 @@ function showText(r: RunRecord): string {
   kv('id', r.id);
   kv('name', r.name);
   kv('task', `${r.task} (${r.kind})`);
-  kv('status', status === r.status ? status : `${status} (recorded '${r.status}', no heartbeat since ${r.times.heartbeat})`);
+  kv('status', status === r.status ? status : `${status} (recorded '${r.status}': ${staleReason(r) ?? 'its process is gone'})`);
   kv('started', when(r.times.started));
   kv('ended', when(r.times.ended));
   if (r.times.resumed.length > 0) kv('resumed', r.times.resumed.map(when).join(', '));
-  kv('seed', String(r.seed));
+  kv('seed', r.seeds !== undefined ? `${r.seed} (${Object.entries(r.seeds).map(([k, v]) => `${k} ${v}`).join(', ')})` : String(r.seed));
   kv('config', `hash ${r.configHash.slice(0, 12)}`);
   if (r.tags.length > 0) kv('tags', r.tags.join(', '));
   for (const p of r.parents) kv('parent', `${p.role} ${p.id}`);
@@ -93,7 +94,9 @@ function showText(r: RunRecord): string {
   kv('env', `node ${r.env.node}, ${r.env.platform}-${r.env.arch}, ${r.env.cpus}× ${r.env.cpu}${b !== null ? `, ${b.name} ${b.threads} thread(s)${b.simd ? ' simd' : ''}` : ''}`);
   if (r.data !== null) {
     kv('data', `${r.data.task} ${r.data.generator.name}@${r.data.generator.version}, manifest ${r.data.manifestSha256.slice(0, 12)}, ${Object.entries(r.data.counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    for (const f of r.data.sources ?? []) kv('source', `${f.path} (${f.bytes} bytes, sha256 ${f.sha256.slice(0, 12)})`);
   }
+  if (r.env.lockfileSha256 != null) kv('lockfile', `package-lock.json sha256 ${r.env.lockfileSha256.slice(0, 12)}, ${Object.keys(r.env.packages ?? {}).length} packages recorded`);
   const steps = stepSeries(r);
   if (steps.length > 0) {
     const first = steps[0]!;
@@ -113,6 +116,7 @@ function showText(r: RunRecord): string {
     out.push('', 'artifacts:');
     for (const a of r.artifacts) out.push(`  ${a.path} (${a.bytes} bytes, ${a.kind ?? 'file'}, sha256 ${a.sha256.slice(0, 12)})`);
   }
+  if (r.reproduction != null) out.push('', 'reproduction:', ...formatVerdict(r.reproduction).trimEnd().split('\n').map((l) => `  ${l}`));
   out.push('', 'config:');
   for (const [k, v] of Object.entries(flattenObject(r.config))) out.push(`  ${k} = ${showValue(v, 100)}`);
   if (r.error !== null) out.push('', `error: ${r.error.message}`, ...(r.error.stack !== null ? [r.error.stack] : []));

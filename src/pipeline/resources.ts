@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, type BackendInfo } from '../backend/index.ts';
+import { nativeMatmulActive } from '../backend/native.ts';
 import { configHash, validateConfig } from '../config/load.ts';
 import type { CliniloraConfig } from '../config/defaults.ts';
 import { buildAndWriteDataset, cliniloraHome, loadTaskDataset, type BuildDatasetOptions, type WrittenDataset } from '../data/index.ts';
@@ -24,7 +25,8 @@ export async function startBackend(config: Pick<CliniloraConfig, 'backend' | 'th
 }
 
 export function backendSummary(b: BackendInfo): BackendSummary {
-  return { name: b.name, threads: b.threads, simd: b.simd };
+  // native: matmuls through the OpenBLAS addon (src/backend/native.ts), whose sums run in another order.
+  return { name: b.name, threads: b.threads, simd: b.simd, native: nativeMatmulActive() };
 }
 
 /** The dataset build options a config implies (only those its task takes). */

@@ -95,7 +95,9 @@ export interface RunSummary {
 
 export function keyMetric(r: RunRecord): RunSummary['metric'] {
   if (r.metrics !== null) {
-    for (const k of [...(KEY_METRICS[r.task] ?? []), ...FALLBACK_METRICS]) {
+    // A reproduce run's one number is its verdict (1 reproduced, 0 not).
+    const keys = r.kind === 'reproduce' ? ['reproduced'] : [...(KEY_METRICS[r.task] ?? []), ...FALLBACK_METRICS];
+    for (const k of keys) {
       const v = r.metrics[k];
       if (typeof v === 'number') return { name: k, value: v };
     }

@@ -9,8 +9,8 @@
  * crash loses at most the last `flushMs` of steps, and the file is always a complete, valid record.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { cpus, hostname, release as osRelease } from 'node:os';
+import { createReadStream, mkdirSync, statSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import type { LowSync } from 'lowdb';
 import { configHash } from '../config/load.ts';
@@ -19,10 +19,13 @@ import type { SplitManifest } from '../data/manifest.ts';
 import { CliniloraError } from '../errors.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { gitInfo, gitPatch } from './git.ts';
-import { RUN_SCHEMA, RUN_SCHEMA_VERSION, type Artifact, type BaseModelInfo, type GitInfo, type EnvInfo, type EvalEntry, type FinalStatus, type RunKind, type RunRecord, type StepMetrics } from './schema.ts';
+import { envInfo, type BackendSummary } from './env.ts';
+import { baseDirOf, baseModelProducer, lineageFor } from './lineage.ts';
+import { RUN_SCHEMA, RUN_SCHEMA_VERSION, type Artifact, type BaseModelInfo, type GitInfo, type EvalEntry, type FinalStatus, type ReproductionInfo, type RunKind, type RunRecord, type StepMetrics } from './schema.ts';
 import { acquireLock, newRunId, readRun, RUN_FILE, runDb, runsDir } from './store.ts';
+import { notebookOrigin } from '../notebook/origin.ts';
 
-export type BackendSummary = NonNullable<EnvInfo['backend']>;
+export type { BackendSummary } from './env.ts';
 
 export interface OpenRunOptions {
   /** The resolved config (src/config): stored whole, with its hash. */
@@ -39,6 +42,7 @@ export interface OpenRunOptions {
   dataDir?: string;
   backend?: BackendSummary | null;
   tags?: string[];
+  /** Lineage; the context's (withRunParents) and CLINILORA_PARENTS's are added. */
   parents?: { id: string; role: string }[];
   /** Home holding experiments/runs (default CLINILORA_HOME or the package root). */
   root?: string;
@@ -69,8 +73,13 @@ export interface RunHandle {
   addArtifact(path: string, opts?: { kind?: string }): Promise<Artifact>;
   setData(manifest: SplitManifest, dir?: string): void;
   setBackend(backend: BackendSummary | null): void;
-  /** Records the base model loaded (its weights' sha256 from `hashFile`/`hashFiles`, null for a preset). */
+  /**
+   * Records the base model loaded (its weights' sha256 from `hashFile`/`hashFiles`, null for a
+   * preset) and links the run that produced its weights, when one did (role 'base-model').
+   */
   setBaseModel(info: BaseModelInfo): void;
+  /** The verdict of a reproduction (kind 'reproduce' runs). */
+  setReproduction(info: ReproductionInfo): void;
   heartbeat(): void;
   /** Writes now. */
   flush(): void;
@@ -128,6 +137,7 @@ export async function openRun(opts: OpenRunOptions): Promise<RunHandle> {
     config: structuredClone(opts.config),
     configHash: configHash(opts.config),
     seed,
+    seeds: { run: seed },
     data: null,
     git,
     env: envInfo(opts.backend ?? null),
@@ -135,8 +145,9 @@ export async function openRun(opts: OpenRunOptions): Promise<RunHandle> {
     evals: [],
     metrics: null,
     artifacts: [],
-    parents: [...(opts.parents ?? [])],
+    parents: lineageFor(opts.parents),
     error: null,
+    origin: notebookOrigin(),
   };
   const h = new Handle(runDb(join(dir, RUN_FILE), record), dir, opts.root, unlock, opts);
   try {
@@ -162,7 +173,8 @@ export function resumeRun(id: string, opts: Omit<OpenRunOptions, 'config' | 'kin
   const now = new Date().toISOString();
   Object.assign(db.data, { status: 'running', error: null });
   db.data.times = { ...db.data.times, heartbeat: now, ended: null, resumed: [...db.data.times.resumed, now] };
-  if (opts.backend !== undefined) db.data.env = { ...db.data.env, backend: opts.backend, pid: process.pid };
+  // The new writer's pid: liveness (effectiveStatus) checks it.
+  db.data.env = { ...db.data.env, pid: process.pid, host: hostname(), ...(opts.backend !== undefined ? { backend: opts.backend } : {}) };
   const h = new Handle(db, dir, opts.root, unlock, opts);
   h.flush();
   return h;
@@ -176,48 +188,6 @@ async function withPatch(git: GitInfo, gitDir: string, runDir: string): Promise<
   writeFileAtomic(join(runDir, patchFile), patch);
   const bytes = Buffer.from(patch, 'utf8');
   return { ...git, patchFile, patchSha256: createHash('sha256').update(bytes).digest('hex'), patchBytes: bytes.byteLength };
-}
-
-let packagesCache: Pick<EnvInfo, 'packages' | 'lockfileSha256'> | undefined;
-
-/** Installed versions of package.json's dependencies, and the lockfile's sha256 (read once a process). */
-function packageInfo(): Pick<EnvInfo, 'packages' | 'lockfileSha256'> {
-  if (packagesCache !== undefined) return packagesCache;
-  const root = packageRoot();
-  const packages: Record<string, string> = {};
-  try {
-    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as Record<string, Record<string, string> | undefined>;
-    const names = new Set(['dependencies', 'devDependencies', 'optionalDependencies'].flatMap((k) => Object.keys(pkg[k] ?? {})));
-    for (const name of [...names].sort()) {
-      try {
-        packages[name] = (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
-      } catch {
-        // not installed (an optional dependency): left out
-      }
-    }
-  } catch {
-    // no package.json: nothing to list
-  }
-  const lock = join(root, 'package-lock.json');
-  const lockfileSha256 = existsSync(lock) ? createHash('sha256').update(readFileSync(lock)).digest('hex') : null;
-  packagesCache = { packages, lockfileSha256 };
-  return packagesCache;
-}
-
-function envInfo(backend: BackendSummary | null): EnvInfo {
-  const cpu = cpus();
-  return {
-    node: process.version,
-    platform: process.platform,
-    arch: process.arch,
-    osRelease: osRelease(),
-    cpu: cpu[0]?.model.trim() ?? 'unknown',
-    cpus: cpu.length,
-    pid: process.pid,
-    host: hostname(),
-    backend,
-    ...packageInfo(),
-  };
 }
 
 function finite(x: number | null | undefined): number | null {
@@ -311,7 +281,9 @@ class Handle implements RunHandle {
       dir: dir ?? null,
       counts: { ...manifest.counts },
       generator: { ...manifest.generator },
+      sources: (manifest.sources ?? []).map((f) => ({ path: f.path, bytes: f.bytes, sha256: f.sha256 })),
     };
+    this.db.data.seeds = { ...this.db.data.seeds, data: manifest.seed };
     this.flush();
   }
 
@@ -324,6 +296,22 @@ class Handle implements RunHandle {
   setBaseModel(info: BaseModelInfo): void {
     this.live('setBaseModel');
     this.db.data.baseModel = { nameOrPath: info.nameOrPath, sha256: info.sha256, quantization: info.quantization };
+    const initSeed = /^preset:.*[?&]seed=(\d+)/.exec(info.nameOrPath)?.[1];
+    if (initSeed !== undefined) this.db.data.seeds = { ...this.db.data.seeds, init: Number(initSeed) };
+    const dir = baseDirOf(info.nameOrPath);
+    if (dir !== null) {
+      const home = this.root !== undefined ? resolve(this.root) : cliniloraHome();
+      const producer = baseModelProducer(dir, [home, packageRoot()]);
+      if (producer !== null && producer.id !== this.id && !this.db.data.parents.some((p) => p.id === producer.id)) {
+        this.db.data.parents = [...this.db.data.parents, { id: producer.id, role: 'base-model' }];
+      }
+    }
+    this.flush();
+  }
+
+  setReproduction(info: ReproductionInfo): void {
+    this.live('setReproduction');
+    this.db.data.reproduction = structuredClone(info);
     this.flush();
   }
 

@@ -1,12 +1,18 @@
 /**
- * The run record, version 1: what `experiments/runs/<id>/run.json` holds, and its validator (run on
- * every write and every read; a broken record is an error naming the field). Issue 5 grows this
- * schema: readers accept every version up to RUN_SCHEMA_VERSION and refuse newer ones clearly.
+ * The run record: what `experiments/runs/<id>/run.json` holds, and its validator (run on every write
+ * and every read; a broken record is an error naming the field). Readers accept every version up to
+ * RUN_SCHEMA_VERSION (older records are upgraded in memory: see upgradeRecord) and refuse newer ones
+ * with a clear error, since an older reader cannot know what a newer field means.
+ *
+ * Version history:
+ *   1  the first record.
+ *   2  adds `seeds`, `data.sources` (source files' sha256 in the record itself) and `reproduction`
+ *      (the verdict of a `clinilora reproduce` run).
  */
 import { CliniloraError } from '../errors.ts';
 
 export const RUN_SCHEMA = 'clinilora.run';
-export const RUN_SCHEMA_VERSION = 1;
+export const RUN_SCHEMA_VERSION = 2;
 
 export const RUN_KINDS = ['train', 'eval', 'reproduce', 'notebook'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];
@@ -75,6 +81,8 @@ export interface DataInfo {
   dir: string | null;
   counts: Record<string, number>;
   generator: { name: string; version: string };
+  /** Source files the dataset was built from, with sha256 (v2; a copy of the manifest's `sources`). */
+  sources?: { path: string; bytes: number; sha256: string }[];
 }
 
 export interface EnvInfo {
@@ -86,7 +94,7 @@ export interface EnvInfo {
   cpus: number;
   pid: number;
   host: string;
-  backend: { name: string; threads: number; simd: boolean } | null;
+  backend: { name: string; threads: number; simd: boolean; native?: boolean } | null;
   /** Installed versions of the package's declared dependencies (name → version). */
   packages?: Record<string, string>;
   /** sha256 of package-lock.json (null when there is none). */
@@ -100,6 +108,45 @@ export interface BaseModelInfo {
   /** sha256 over the weights (null for a generated preset base). */
   sha256: string | null;
   quantization: string;
+}
+
+/** One place where a re-run differs from the run it reproduces. */
+export interface Difference {
+  /** What was compared: the split manifest, a logged step, an evaluation, a final metric, the status. */
+  where: 'data' | 'step' | 'eval' | 'metric' | 'status';
+  /** The optimizer step (step and eval differences), else null. */
+  step: number | null;
+  /** The evaluation's split (eval differences). */
+  split?: string;
+  /** The metric or field: 'loss', 'gradNorm', 'accuracy', 'samples.train[3]'... */
+  key: string;
+  /** The recorded value and the re-run's (null: absent or not finite). */
+  a: number | string | null;
+  b: number | string | null;
+}
+
+/** The verdict of a `reproduce` run (kind 'reproduce'), v2. */
+export interface ReproductionInfo {
+  /** The run reproduced. */
+  of: string;
+  /** The re-run (a train run); null when none was made (e.g. the sample IDs differed). */
+  rerun: string | null;
+  reproduced: boolean;
+  /** 'exact' (same backend: bit-identical values) or 'tolerance' (|a − b| <= atol + rtol·|a|). */
+  mode: 'exact' | 'tolerance';
+  tolerance: { rtol: number; atol: number } | null;
+  /** Where the re-run's code came from: the working tree, or a temporary worktree at the recorded commit + patch. */
+  source: 'working-tree' | 'checkout';
+  /** Values compared (timings are never compared). */
+  compared: { samples: number; steps: number; evals: number; metrics: number };
+  /** The first difference: data first, then in step order, final metrics and status last. */
+  firstDifference: Difference | null;
+  /** The first differences (at most 20) and how many there were in all. */
+  differences: Difference[];
+  differenceCount: number;
+  /** What differs in the setup (config keys, data, commit, environment): the candidates to explain a difference. */
+  setup: string[];
+  notes: string[];
 }
 
 export interface RunRecord {
@@ -116,6 +163,8 @@ export interface RunRecord {
   config: Record<string, unknown>;
   configHash: string;
   seed: number;
+  /** The seeds in play (v2): `run` (the config's), `data` (the split manifest's), `init` (a random base's). */
+  seeds?: Record<string, number>;
   data: DataInfo | null;
   /** Optional within version 1 (records written before it existed lack it). */
   baseModel?: BaseModelInfo | null;
@@ -130,6 +179,21 @@ export interface RunRecord {
   /** Lineage: runs this one derives from (base model's training run, the run reproduced…). */
   parents: { id: string; role: string }[];
   error: { message: string; stack: string | null; code: string | null } | null;
+  /** Set on kind 'reproduce' runs (v2). */
+  reproduction?: ReproductionInfo | null;
+  /** The notebook and cell that opened the run (v2; null or absent outside a notebook). */
+  origin?: RunOrigin | null;
+}
+
+/** Where a run was started from when a notebook cell opened it (src/notebook/origin.ts fills it). */
+export interface RunOrigin {
+  kind: 'notebook';
+  notebook: string;
+  cell: number | null;
+  cellId: string | null;
+  executionCount: number | null;
+  /** The `notebook` run executing the notebook headless, if any. */
+  run: string | null;
 }
 
 // --- validation -------------------------------------------------------------------------------------
@@ -193,6 +257,19 @@ class FieldProblems extends Error {
   }
 }
 
+const dataCheck = (v2: boolean): Check =>
+  nullable(
+    obj({
+      task: nonEmpty,
+      manifestSha256: sha,
+      manifestFile: nonEmpty,
+      dir: nullable(string),
+      counts: numberMap,
+      generator: obj({ name: string, version: string }),
+      ...(v2 ? { sources: optional(list(obj({ path: string, bytes: count, sha256: sha }))) } : {}),
+    }),
+  );
+
 const RECORD_V1: Record<string, Check> = {
   schema: t(`'${RUN_SCHEMA}'`, (v) => v === RUN_SCHEMA),
   version: count,
@@ -206,9 +283,7 @@ const RECORD_V1: Record<string, Check> = {
   config: anyObject,
   configHash: sha,
   seed: count,
-  data: nullable(
-    obj({ task: nonEmpty, manifestSha256: sha, manifestFile: nonEmpty, dir: nullable(string), counts: numberMap, generator: obj({ name: string, version: string }) }),
-  ),
+  data: dataCheck(false),
   baseModel: optional(nullable(obj({ nameOrPath: nonEmpty, sha256: nullable(sha), quantization: string }))),
   git: obj({
     isRepo: bool,
@@ -230,7 +305,7 @@ const RECORD_V1: Record<string, Check> = {
     cpus: count,
     pid: count,
     host: string,
-    backend: nullable(obj({ name: nonEmpty, threads: count, simd: bool })),
+    backend: nullable(obj({ name: nonEmpty, threads: count, simd: bool, native: optional(bool) })),
     packages: optional(t('a mapping of package names to versions', (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'string'))),
     lockfileSha256: optional(nullable(sha)),
   }),
@@ -243,6 +318,64 @@ const RECORD_V1: Record<string, Check> = {
   parents: list(obj({ id: nonEmpty, role: nonEmpty })),
   error: nullable(obj({ message: string, stack: nullable(string), code: nullable(string) })),
 };
+
+const diffValue = t('a number, a string or null', (v) => v === null || typeof v === 'string' || (typeof v === 'number' && Number.isFinite(v)));
+const difference = obj({
+  where: oneOf(['data', 'step', 'eval', 'metric', 'status']),
+  step: nullable(count),
+  split: optional(string),
+  key: nonEmpty,
+  a: diffValue,
+  b: diffValue,
+});
+
+const RECORD_V2: Record<string, Check> = {
+  ...RECORD_V1,
+  origin: optional(
+    nullable(
+      obj({
+        kind: oneOf(['notebook']),
+        notebook: nonEmpty,
+        cell: nullable(count),
+        cellId: nullable(string),
+        executionCount: nullable(count),
+        run: nullable(nonEmpty),
+      }),
+    ),
+  ),
+  seeds: optional(t('a mapping of names to integer seeds', (v) => isObj(v) && Object.values(v).every((x) => typeof x === 'number' && Number.isInteger(x) && x >= 0))),
+  data: dataCheck(true),
+  reproduction: optional(
+    nullable(
+      obj({
+        of: nonEmpty,
+        rerun: nullable(nonEmpty),
+        reproduced: bool,
+        mode: oneOf(['exact', 'tolerance']),
+        tolerance: nullable(obj({ rtol: number, atol: number })),
+        source: oneOf(['working-tree', 'checkout']),
+        compared: obj({ samples: count, steps: count, evals: count, metrics: count }),
+        firstDifference: nullable(difference),
+        differences: list(difference),
+        differenceCount: count,
+        setup: list(string),
+        notes: list(string),
+      }),
+    ),
+  ),
+};
+
+/** The fields of each schema version (index = version). */
+const FIELDS: Record<number, Record<string, Check>> = { 1: RECORD_V1, 2: RECORD_V2 };
+
+/**
+ * An older record as the current version: v1 → v2 adds nothing required (its new fields are
+ * optional), so only the version number changes. A record read and written again is written as v2.
+ */
+export function upgradeRecord(record: RunRecord): RunRecord {
+  if (record.version === RUN_SCHEMA_VERSION) return record;
+  return { ...record, version: RUN_SCHEMA_VERSION };
+}
 
 /**
  * Checks a record against the schema. Throws CliniloraError (E_FORMAT) naming the file and the first
@@ -267,14 +400,14 @@ export function validateRunRecord(value: unknown, file = 'run.json'): RunRecord 
     });
   }
   const problems: Problems = [];
-  collect(problems, obj(RECORD_V1), value, 'run');
+  collect(problems, obj(FIELDS[version]!), value, 'run');
   if (problems.length > 0) {
     const [field, expected, found] = problems[0] as [string, string, unknown];
     const short = (v: unknown): string => (v === undefined ? 'nothing' : (JSON.stringify(v) ?? String(v)).slice(0, 60));
     const rest = problems.length > 1 ? ` (+${problems.length - 1} more: ${problems.slice(1).map((p) => p[0]).join(', ')})` : '';
     throw new CliniloraError('E_FORMAT', `invalid run record${rest}`, { file, field: field.replace(/^run\./, ''), expected, found: short(found) });
   }
-  return value as unknown as RunRecord;
+  return upgradeRecord(value as unknown as RunRecord);
 }
 
 /** The steps with later entries for a step replacing earlier ones (a resumed run), in step order. */
@@ -284,12 +417,5 @@ export function stepSeries(record: Pick<RunRecord, 'steps'>): StepMetrics[] {
   return [...byStep.values()].sort((a, b) => a.step - b.step);
 }
 
-/** A 'running' record whose heartbeat is older than `staleMs`: its process died (kill -9, power loss). */
-export function isStale(record: Pick<RunRecord, 'status' | 'times'>, now = Date.now(), staleMs = 120_000): boolean {
-  return record.status === 'running' && now - Date.parse(record.times.heartbeat) > staleMs;
-}
-
-/** The status to show: 'crashed' for a stale running record, else the recorded one. */
-export function effectiveStatus(record: Pick<RunRecord, 'status' | 'times'>, now = Date.now(), staleMs = 120_000): RunStatus {
-  return isStale(record, now, staleMs) ? 'crashed' : record.status;
-}
+// Liveness (what a 'running' record whose process died reads as) lives in liveness.ts.
+export { effectiveStatus, isStale, PID_TRUST_MS, pidAlive, STALE_MS, staleReason } from './liveness.ts';

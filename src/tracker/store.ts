@@ -173,6 +173,13 @@ export function acquireLock(runDir: string): () => void {
         rmSync(file, { force: true });
         continue;
       }
+      if (holder.pid === process.pid && holder.host === hostname()) {
+        throw new CliniloraError('E_IO', 'run is already open for writing in this process', {
+          file,
+          found: `an open handle since ${holder.time ?? '?'}`,
+          hint: 'finish() the first handle (a notebook cell run twice opens a run twice), or open a new run',
+        });
+      }
       throw new CliniloraError('E_IO', 'run is open for writing in another process', {
         file,
         found: `pid ${holder.pid ?? '?'} on ${holder.host ?? '?'} since ${holder.time ?? '?'}`,
