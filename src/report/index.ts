@@ -2,4 +2,4 @@
 export { reportData, reportFromRecords, type ConfusionData, type ReliabilityData, type ReportData, type ReportRun, type Series } from './data.ts';
 export { reportFigures, type Figure, type Trace } from './figures.ts';
 export { plotlyBundle, renderReportHtml, writeReport, PLOTLY_PACKAGE, type RenderOptions, type WriteReportOptions, type WrittenReport } from './html.ts';
-export { exportPngs, findChromium, CHROMIUM_FLAGS, PLAYWRIGHT_CORE_VERSION, type PngOptions } from './png.ts';
+export { exportPngs, findChromium, withChromium, pngSize, chromiumMissing, CHROMIUM_PACKAGE, CHROMIUM_FLAGS, type PngOptions, type ChromiumPage, type ChromiumOptions } from './png.ts';
