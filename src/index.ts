@@ -14,6 +14,7 @@ export { initBackend, currentBackend, BACKEND_NAMES, type BackendName, type Back
 export { measureMatmul, type MatmulMeasure, type MatmulOptions } from './backend/matmul-probe.ts';
 export { readCpuInfo, peakEstimate, type CpuInfo, type PeakEstimate } from './backend/sysinfo.ts';
 export { collectDoctorReport, type DoctorReport } from './cli/doctor.ts';
+export { nativeStatus, setNativeEnabled, type NativeStatus } from './backend/native.ts';
 
 // Kernels: linear layers, quantization
 export type { Linear } from './kernels/linear.ts';
@@ -158,6 +159,9 @@ export { fitLogistic, predictProba, rocAuc, bootstrapAuc } from './eval/logistic
 export * from './config/index.ts';
 export * from './tracker/index.ts';
 export * as report from './report/index.ts';
+export * as review from './review/index.ts';
+export * as notebook from './notebook/index.ts';
+export { reproduceRun, type ReproduceOptions, type ReproduceResult } from './pipeline/reproduce.ts';
 export {
   findRun,
   findRuns,

@@ -75,6 +75,27 @@ export const COMMANDS: readonly CommandEntry[] = [
     },
   },
   {
+    name: 'review',
+    summary: 'Human review (AlpaCare protocol): export blinded packets, import Likert scores, record agreement and verdict',
+    load: async () => {
+      const { reviewCommand } = await import('./review.ts');
+      return { name: 'review', description: 'Human review: export blinded packets, import filled scores', raw: true, run: reviewCommand };
+    },
+  },
+  {
+    name: 'reproduce',
+    summary: 'Re-run a recorded training run (same commit, config, seed, sample IDs) and say whether the numbers match',
+    load: async () => (await import('./reproduce.ts')).reproduceCommand,
+  },
+  {
+    name: 'notebooks',
+    summary: 'Run notebooks headless (-p key=value parameters), each recorded as a notebook run; list them (run, ls)',
+    load: async () => {
+      const { notebooksCommand } = await import('./notebooks.ts');
+      return { name: 'notebooks', description: 'Run and list notebooks', raw: true, run: notebooksCommand };
+    },
+  },
+  {
     name: 'report',
     summary: 'Write one self-contained HTML report (plots inline) for one or more runs; --png via headless Chromium',
     load: async () => (await import('./report.ts')).reportCommand,

@@ -19,7 +19,7 @@ import { encodeSample } from '../train/batching.ts';
 import type { TrainConfig } from '../train/trainer.ts';
 import { train } from '../train/trainer.ts';
 import { progressCallbacks } from '../train/progress.ts';
-import type { TrainSummary } from '../train/callbacks.ts';
+import type { TrainCallbacks, TrainSummary } from '../train/callbacks.ts';
 import { openRun, type RunHandle } from '../tracker/run.ts';
 import type { FinalStatus } from '../tracker/schema.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -45,6 +45,8 @@ export interface RunTrainingOptions {
   handleSignals?: boolean;
   /** Tags for the record. */
   tags?: string[];
+  /** More trainer callbacks (e.g. a notebook's live loss curve), called after the record's own. */
+  callbacks?: TrainCallbacks;
 }
 
 export interface RunTrainingResult {
@@ -162,12 +164,18 @@ async function trainInRun(config: CliniloraConfig, run: RunHandle, base: ReturnT
       handleSignals: opts.handleSignals ?? true,
       ...(opts.signal !== undefined ? { abortSignal: opts.signal } : {}),
       callbacks: {
+        ...opts.callbacks,
         onStepEnd: (s) => {
           run.logStep({ step: s.step, loss: s.loss, lr: s.lr, tokensPerSec: s.tokensPerSec, gradNorm: s.gradNorm, epoch: s.epoch });
+          opts.callbacks?.onStepEnd?.(s);
         },
-        onEval: (e) => run.logEval({ step: e.step, split: 'validation', metrics: { loss: e.valLoss, perplexity: e.valPerplexity, tokens: e.valTokens } }),
+        onEval: (e) => {
+          run.logEval({ step: e.step, split: 'validation', metrics: { loss: e.valLoss, perplexity: e.valPerplexity, tokens: e.valTokens } });
+          opts.callbacks?.onEval?.(e);
+        },
         onCheckpoint: async (c) => {
           for (const f of readdirSync(c.dir).sort()) await run.addArtifact(join(c.dir, f), { kind: 'checkpoint' });
+          await opts.callbacks?.onCheckpoint?.(c);
         },
       },
     });
