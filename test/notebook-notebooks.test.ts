@@ -19,6 +19,9 @@ const CI_PARAMETERS: Record<string, Record<string, unknown>> = {
   '01-lora-step-by-step.ipynb': {},
   '02-quantization.ipynb': { maxRows: 128 },
   '03-auditor.ipynb': {},
+  '04-heart-risk.ipynb': {},
+  '05-alpacare-safety.ipynb': {},
+  '06-reproduce-a-run.ipynb': {},
 };
 
 const home = mkdtempSync(join(tmpdir(), 'clinilora-notebooks-'));

@@ -10,4 +10,5 @@ export { plot, figureSummary, resetPlotlyBundle, PlotlyOutput, type PlotlyFigure
 export { lineChartSvg, ticks, type LineSeries, type LineChartOptions } from './svg-chart.ts';
 export { LossCurve, lossCurve, type LossCurveOptions } from './loss-curve.ts';
 export { loraDiagram, loraFacts, LoraDiagram, type LoraDiagramOptions, type LoraDiagramFacts } from './lora-diagram.ts';
+export { readPacket, fillPacket, type PacketItem, type PacketView, type PacketRating, type FillPacketOptions } from './review-packets.ts';
 export { notebookOrigin, currentCell, NOTEBOOK_ENV, type NotebookOrigin, type CellContext } from './origin.ts';
