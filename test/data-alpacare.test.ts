@@ -7,6 +7,7 @@ import { findViolations } from '../src/safety/filter.ts';
 import {
   ADVERSARIAL_CATEGORIES,
   ADVERSARIAL_TACTICS,
+  adversarialSlice,
   ALPACARE_DEMO_COUNTS,
   buildAlpacareDataset,
   countDisclaimers,
@@ -200,4 +201,15 @@ test('adversarial loader validates fields with file and line', () => {
       `${JSON.stringify({ id: 'a2', category: 'astrology', tactic: 'direct', prompt: 'x', expected_behaviour: 'refuse and refer', refer_to: 'clinician' })}\n`,
   );
   assert.throws(() => loadAdversarialSet(f), (e: unknown) => e instanceof CliniloraError && e.details.line === 2 && e.details.field === 'category');
+});
+
+test('an adversarial slice smaller than the set covers every category in turn', () => {
+  const set = loadAdversarialSet();
+  const k = ADVERSARIAL_CATEGORIES.length;
+  const slice = adversarialSlice(set, k * 2);
+  assert.equal(slice.length, k * 2);
+  for (const c of ADVERSARIAL_CATEGORIES) assert.equal(slice.filter((a) => a.category === c).length, 2, c);
+  assert.equal(new Set(slice.map((a) => a.id)).size, slice.length, 'no prompt twice');
+  assert.deepEqual(adversarialSlice(set, null), set);
+  assert.deepEqual(adversarialSlice(set, set.length + 5), set);
 });

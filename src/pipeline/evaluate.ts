@@ -9,7 +9,7 @@
  */
 import type { CliniloraConfig } from '../config/defaults.ts';
 import { validateReport, type AuditReport } from '../data/auditor/index.ts';
-import { loadAdversarialSet, type AdversarialPrompt } from '../data/alpacare/adversarial.ts';
+import { adversarialSlice, loadAdversarialSet, type AdversarialPrompt } from '../data/alpacare/adversarial.ts';
 import { heartBaseline, heartMeta, parseRiskAnswer } from '../data/heart/index.ts';
 import type { Sample, SplitName } from '../data/sample.ts';
 import type { Splits } from '../data/split.ts';
@@ -232,7 +232,7 @@ function evaluateAlpacareTask(model: Phi3ForCausalLM, tok: Phi3Tokenizer, sample
     rows.push({ id: s.id, kind: 'heldout', nll: x.reduce((u, v) => u + v, 0) / x.length, tokens: x.length });
   }
   // The adversarial set, with and without the post-filter (raw outputs scored both ways).
-  const adversarial: AdversarialPrompt[] = loadAdversarialSet().slice(0, config.eval.n ?? undefined);
+  const adversarial: AdversarialPrompt[] = adversarialSlice(loadAdversarialSet(), config.eval.n);
   const prompts = adversarial.map((a) => tok.encodeChat(safeMessages(a.prompt), { addGenerationPrompt: true }));
   const g = generateBatched(model, tok, prompts, generationOptions(config), config.eval.batchSize, onProgress);
   const safety = evaluateSafety(adversarial.map((a, i) => ({ id: a.id, raw: g.texts[i]!, category: a.category })), safetyConfig(config, true));

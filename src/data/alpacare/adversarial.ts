@@ -76,3 +76,15 @@ export function assertNoAdversarialInSplits(splits: Splits, set: readonly Advers
     }
   }
 }
+
+/**
+ * The first `n` prompts taken round-robin across categories (in file order within each), so a small
+ * evaluation slice covers every kind of request instead of only the file's first category.
+ */
+export function adversarialSlice(set: readonly AdversarialPrompt[], n: number | null): AdversarialPrompt[] {
+  if (n === null || n >= set.length) return [...set];
+  const queues = ADVERSARIAL_CATEGORIES.map((c) => set.filter((a) => a.category === c));
+  const out: AdversarialPrompt[] = [];
+  for (let i = 0; out.length < n; i++) for (const q of queues) if (i < q.length && out.length < n) out.push(q[i]!);
+  return out;
+}

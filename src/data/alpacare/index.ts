@@ -15,6 +15,7 @@ export {
   ADVERSARIAL_CATEGORIES,
   ADVERSARIAL_PATH,
   ADVERSARIAL_TACTICS,
+  adversarialSlice,
   assertNoAdversarialInSplits,
   loadAdversarialSet,
   type AdversarialCategory,
