@@ -14,7 +14,7 @@
  */
 import { tf } from './tf.ts';
 import { loadNativeAddon, type NativeAddon } from './native-addon.ts';
-import { nativeMatmulActive } from './native.ts';
+import { nativeMatmulActive, type CpuBackend, type WasmBackend } from './native.ts';
 
 /** The packed weight (structurally src/kernels/int8.ts's Int8Weight). */
 export interface Int8Packed {
@@ -34,15 +34,6 @@ interface Args {
   inputs: { x: tf.TensorInfo };
   attrs: Attrs;
   backend: unknown;
-}
-interface WasmBackend {
-  wasm: { HEAPU8: Uint8Array };
-  dataIdMap: { get(id: tf.DataId): { memoryOffset: number } | undefined };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-}
-interface CpuBackend {
-  data: { get(id: tf.DataId): { values?: unknown } | undefined };
-  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
 }
 
 type Run = (addon: NativeAddon, x: Float32Array, q: Int8Packed, y: Float32Array, rows: number) => void;

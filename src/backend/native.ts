@@ -93,13 +93,13 @@ interface KernelArgs {
 }
 
 /** The parts of tfjs-backend-wasm's BackendWasm we use. */
-interface WasmBackend {
+export interface WasmBackend {
   wasm: { HEAPU8: Uint8Array };
   dataIdMap: { get(id: tf.DataId): { memoryOffset: number } | undefined };
   makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
 }
 /** The parts of tfjs-backend-cpu's MathBackendCPU we use. */
-interface CpuBackend {
+export interface CpuBackend {
   data: { get(id: tf.DataId): { values?: unknown } | undefined };
   makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
 }

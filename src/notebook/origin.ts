@@ -5,6 +5,8 @@
  * it with `notebookOrigin()` — the tracker records it on the runs a cell opens.
  */
 
+import type { RunOrigin } from '../tracker/schema.ts';
+
 /** Environment variables that name the notebook of this process. */
 export const NOTEBOOK_ENV = {
   /** The notebook's path (absolute). */
@@ -25,15 +27,8 @@ export interface CellContext {
   executionCount: number | null;
 }
 
-export interface NotebookOrigin {
-  kind: 'notebook';
-  notebook: string;
-  cell: number | null;
-  cellId: string | null;
-  executionCount: number | null;
-  /** Id of the `notebook` run executing the notebook headless, if any. */
-  run: string | null;
-}
+/** The run record's `origin` field (src/tracker/schema.ts owns its shape). */
+export type NotebookOrigin = RunOrigin;
 
 const CELL = Symbol.for('clinilora.notebook.cell');
 type Global = typeof globalThis & { [CELL]?: CellContext | null };
