@@ -27,8 +27,12 @@ export interface CellContext {
   executionCount: number | null;
 }
 
-/** The run record's `origin` field (src/tracker/schema.ts owns its shape). */
-export type NotebookOrigin = RunOrigin;
+/**
+ * The run record's `origin` field (src/tracker/schema.ts owns its shape). An interface, not an alias:
+ * tslab emits declarations per cell, and a value typed by an alias resolves to the schema module,
+ * which a cell cannot name ("cannot be named without a reference to …/tracker/schema", TS2742).
+ */
+export interface NotebookOrigin extends RunOrigin {}
 
 const CELL = Symbol.for('clinilora.notebook.cell');
 type Global = typeof globalThis & { [CELL]?: CellContext | null };
