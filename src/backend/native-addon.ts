@@ -22,6 +22,11 @@ export interface NativeAddon {
   gemmInt8NT(x: Float32Array, codes: Int8Array, rowAbsmax: Float32Array, y: Float32Array, m: number, out: number, inF: number): void;
   /** dx [m, in] = dy [m, out] · dequant(W). */
   gemmInt8NN(dy: Float32Array, codes: Int8Array, rowAbsmax: Float32Array, dx: Float32Array, m: number, out: number, inF: number): void;
+  /**
+   * Fused lm_head + cross-entropy over rows of h [n, D] and wt [D, V]: nll[i] = lse_i − logit[i, t_i];
+   * with dh, also dh = ((softmax − onehot(t)) ⊙ weights · scale) · wtᵀ (the input gradient for dy = 1).
+   */
+  linearCrossEntropy(h: Float32Array, wt: Float32Array, targets: Int32Array, weights: Float32Array, scale: number, nll: Float32Array, dh: Float32Array | null, n: number, D: number, V: number): void;
   /** Size of the addon's own thread pool (OpenBLAS itself runs single-threaded inside each piece). */
   setThreads(n: number): void;
   info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
@@ -55,7 +60,7 @@ export function loadNativeAddon(): AddonLoad {
   process.env.OPENBLAS_NUM_THREADS = '1';
   try {
     const addon = createRequire(import.meta.url)(file) as Partial<NativeAddon>;
-    const missing = (['gemm', 'gemmInt8NT', 'gemmInt8NN', 'setThreads', 'info'] as const).filter((f) => typeof addon[f] !== 'function');
+    const missing = (['gemm', 'gemmInt8NT', 'gemmInt8NN', 'linearCrossEntropy', 'setThreads', 'info'] as const).filter((f) => typeof addon[f] !== 'function');
     if (missing.length > 0) return (cached = { ok: false, reason: `stale build: no ${missing.join(', ')} (rebuild: node native/build.mjs)`, path: file });
     return (cached = { ok: true, addon: addon as NativeAddon, path: file });
   } catch (e) {

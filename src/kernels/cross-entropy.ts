@@ -15,6 +15,8 @@
  * logits through autograd and `crossEntropyFromLogits` — correct, but logits stay on the tape.
  */
 import { tf } from '../backend/tf.ts';
+import { nativeLinearCrossEntropy, recordingGradients } from '../backend/native-ce.ts';
+import { nativeMatmulActive } from '../backend/native.ts';
 import { withGrad } from './custom-grad.ts';
 import { FloatLinear } from './float-linear.ts';
 import type { Linear } from './linear.ts';
@@ -91,6 +93,7 @@ export function linearCrossEntropy(h: tf.Tensor2D, head: Linear, targets: Int32A
   }
   const wt = head instanceof FloatLinear ? head.wt : undefined; // [D, V]
   const trainW = wt !== undefined && wt.trainable;
+  if (wt !== undefined && !trainW && nativeMatmulActive()) return nativeFused(h, wt, targets, w, total);
   const logitsOf = (hc: tf.Tensor2D): tf.Tensor2D => (wt !== undefined ? tf.matMul(hc, wt) : head.apply(hc)); // [c, V]
   const chunks: Array<[number, number]> = [];
   for (let s = 0; s < n; s += chunk) chunks.push([s, Math.min(n, s + chunk)]);
@@ -158,6 +161,28 @@ export function linearCrossEntropy(h: tf.Tensor2D, head: Linear, targets: Int32A
   const op = withGrad<[tf.Tensor]>(([hi], save) => {
     const { loss } = body(hi, save);
     return { value: loss, gradFunc: (dy, [hs, lseAll]) => [backward(dy, hs!, lseAll!, false)[0]] };
+  });
+  return op(h) as tf.Scalar;
+}
+
+/**
+ * The native path (src/backend/native-ce.ts) for a frozen float head: one addon call makes the loss
+ * and, when gradients are being recorded, dh for dy = 1, which the backward only scales.
+ */
+function nativeFused(h: tf.Tensor2D, wt: tf.Tensor2D, targets: Int32Array, w: Float32Array, total: number): tf.Scalar {
+  const grad = recordingGradients();
+  const op = withGrad<[tf.Tensor]>(([hi], save) => {
+    const r = nativeLinearCrossEntropy(hi as tf.Tensor2D, wt, targets, w, 1 / total, grad)!;
+    const loss = tf.tidy(() => tf.div(tf.sum(tf.mul(r.nll, tf.tensor1d(w))), total));
+    r.nll.dispose();
+    save(r.dh !== undefined ? [r.dh] : []);
+    return {
+      value: loss,
+      gradFunc: (dy, [dh]) => {
+        if (dh === undefined) throw new Error('cross-entropy: a gradient was asked of a loss computed outside tf.grads/variableGrads');
+        return [tf.mul(dh, dy)];
+      },
+    };
   });
   return op(h) as tf.Scalar;
 }
