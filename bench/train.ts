@@ -184,7 +184,7 @@ export function overheadRows(): Row[] {
 
 // ---- the setups -------------------------------------------------------------------------------------
 
-interface SetupSpec {
+export interface SetupSpec {
   name: string;
   quant: 'int8' | 'none';
   targets: string[];
@@ -196,7 +196,7 @@ interface SetupSpec {
   parts: boolean;
 }
 
-const SETUPS: SetupSpec[] = [
+export const SETUPS: SetupSpec[] = [
   { name: 'auditor-int8', quant: 'int8', targets: ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'], B: 8, maxLength: 320, dropout: 0, labels: 'answer', parts: true },
   { name: 'auditor-float', quant: 'none', targets: ['qkv_proj', 'o_proj', 'gate_up_proj', 'down_proj'], B: 8, maxLength: 320, dropout: 0, labels: 'answer', parts: false },
   { name: 'issue7-float', quant: 'none', targets: ['qkv_proj', 'o_proj'], B: 4, maxLength: 256, dropout: 0.05, labels: 'all', parts: true },
@@ -214,7 +214,7 @@ function makeBatch(spec: SetupSpec, samples: readonly Sample[], tok: Phi3Tokeniz
   return collate(enc, order.slice(mid, mid + spec.B), PHI3_PAD_ID);
 }
 
-interface Built {
+export interface Built {
   model: Phi3ForCausalLM;
   batch: Batch;
   vars: ReturnType<typeof namedLoraVariables>;
@@ -223,7 +223,7 @@ interface Built {
   fwdBwd: () => void;
 }
 
-function build(spec: SetupSpec, samples: readonly Sample[], tok: Phi3Tokenizer): Built {
+export function build(spec: SetupSpec, samples: readonly Sample[], tok: Phi3Tokenizer): Built {
   const model = loadPhi3(BASE_DIR, { quant: spec.quant });
   const lora = defineLoraConfig({ r: 16, loraAlpha: 32, loraDropout: spec.dropout, targetModules: spec.targets });
   attachLora(model, lora, new Rng(42).split('lora'));
