@@ -91,7 +91,7 @@ export async function run(): Promise<Row[]> {
   const native = nativeStatus();
   const rows: Row[] = [{
     kind: 'machine', cpus: os.cpus().length, model: cpu.model, avx2: String(cpu.avx2), fma: String(cpu.fma), mhz: cpu.mhz,
-    avx2_fma_peak_gflops: round(peak.avx2FmaGflops, 1), widest_isa_peak_gflops: round(peak.gflops, 1), peak_formula: peak.formula, backend: be.name, threads: be.threads, native_matmul: native.active ? `on (${native.threads} threads)` : `off: ${native.reason}`,
+    avx2_fma_peak_gflops: round(peak.avx2FmaGflops, 1), widest_isa_peak_gflops: round(peak.gflops, 1), peak_formula: `${cpu.cores} cores × ${(cpu.mhz / 1000).toFixed(3)} GHz × 32 FLOP/cycle (AVX2: 2 FMA units × 8 lanes × 2)`, backend: be.name, threads: be.threads, native_matmul: native.active ? `on (${native.threads} threads)` : `off: ${native.reason}`,
     loadavg1: round(os.loadavg()[0]!),
   }];
 
