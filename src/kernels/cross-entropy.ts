@@ -13,6 +13,8 @@
  * has one (dy W without dequantizing), else its dequantized `weight()` once per backward. A head of
  * another kind with trainable variables (e.g. LoRA on lm_head) takes the unfused path: per-chunk
  * logits through autograd and `crossEntropyFromLogits` — correct, but logits stay on the tape.
+ * With the native addon active, a frozen FloatLinear head takes `nativeFused` instead: one fused
+ * kernel (src/backend/native-ce.ts) makes the loss and, under a gradient scope, dh in the forward.
  */
 import { tf } from '../backend/tf.ts';
 import { nativeLinearCrossEntropy, recordingGradients } from '../backend/native-ce.ts';
