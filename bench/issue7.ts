@@ -32,7 +32,7 @@ import { currentBackend, initBackend } from '../src/backend/index.ts';
 import { nativeStatus } from '../src/backend/native.ts';
 import { peakEstimate, readCpuInfo } from '../src/backend/sysinfo.ts';
 import { headDim, type PhiConfig } from '../src/model/config.ts';
-import { auditorSamples, BASE_DIR, build, matmulLabeler, median, profileKernels, profileRows, round, SETUPS, type Row } from './train.ts';
+import { auditorSamples, BASE_DIR, build, matmulLabeler, profileKernels, profileRows, round, SETUPS, timeMs, type Row } from './train.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const GOAL_RATIO = 1.5;
@@ -111,14 +111,7 @@ export async function run(): Promise<Row[]> {
     });
 
     // Ours: warm-up, then the median of reps full steps (forward, backward, clip, AdamW).
-    b.step();
-    const times: number[] = [];
-    for (let i = 0; i < reps(); i++) {
-      const t0 = performance.now();
-      b.step();
-      times.push(performance.now() - t0);
-    }
-    const ours = median(times);
+    const ours = timeMs(b.step, reps());
     rows.push(trainRow('clinilora', ours, { backend: be.name, threads: be.threads, native: String(native.active) }));
 
     const found = findTorchPython();

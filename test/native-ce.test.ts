@@ -9,21 +9,16 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
-import { initBackend } from '../src/backend/index.ts';
-import { installNativeKernels, setNativeEnabled, nativeStatus } from '../src/backend/native.ts';
+import { setNativeEnabled, nativeStatus } from '../src/backend/native.ts';
 import { nativeLinearCrossEntropy } from '../src/backend/native-ce.ts';
 import { linearCrossEntropy } from '../src/kernels/cross-entropy.ts';
 import { FloatLinear } from '../src/kernels/float-linear.ts';
 import { Rng } from '../src/util/random.ts';
+import { nativeSkipReason } from './native-helpers.ts';
 
 let skip: string | false = false;
 before(async () => {
-  await initBackend({ backend: 'wasm' });
-  const st = installNativeKernels();
-  if (!st.active) {
-    if (process.env.CLINILORA_REQUIRE_NATIVE === '1') throw new Error(`native addon required (CLINILORA_REQUIRE_NATIVE=1) but: ${st.reason}`);
-    skip = `native addon not active: ${st.reason}`;
-  }
+  skip = await nativeSkipReason();
 });
 
 const rng = new Rng(7).split('native-ce');
@@ -51,7 +46,8 @@ for (const [n, D, V, scaleW, weighted] of [
   [131, 32, 1003, 0.5, true], // two 128-row pieces and a remainder; V not a multiple of 8
   [300, 64, 4099, 4, false], // logits in the tens: the max shift matters
 ] as const) {
-  test(`native fused cross-entropy = tfjs reference: n ${n}, D ${D}, V ${V}${weighted ? ', weighted rows' : ''}`, { skip }, () => {
+  test(`native fused cross-entropy = tfjs reference: n ${n}, D ${D}, V ${V}${weighted ? ', weighted rows' : ''}`, (t) => {
+    if (skip) return t.skip(skip);
     const before = tf.memory().numTensors;
     const head = new FloatLinear(rng.fillNormal(new Float32Array(V * D), scaleW), V, D);
     const h = tf.tensor2d(rng.fillNormal(new Float32Array(n * D), 1), [n, D]);
@@ -81,7 +77,8 @@ for (const [n, D, V, scaleW, weighted] of [
   });
 }
 
-test('native fused cross-entropy: outside a gradient scope it makes no dh, and the loss is the same', { skip }, () => {
+test('native fused cross-entropy: outside a gradient scope it makes no dh, and the loss is the same', (t) => {
+  if (skip) return t.skip(skip);
   const D = 16;
   const V = 257;
   const n = 40;

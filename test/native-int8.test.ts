@@ -8,19 +8,15 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
 import { initBackend } from '../src/backend/index.ts';
-import { installNativeKernels, setNativeEnabled } from '../src/backend/native.ts';
+import { setNativeEnabled } from '../src/backend/native.ts';
 import { int8MatMul, int8MatMulT } from '../src/backend/native-int8.ts';
 import { dequantizeInt8, quantizeInt8 } from '../src/kernels/int8.ts';
 import { Rng } from '../src/util/random.ts';
+import { nativeSkipReason } from './native-helpers.ts';
 
 let skip: string | false = false;
 before(async () => {
-  await initBackend({ backend: 'wasm' });
-  const st = installNativeKernels();
-  if (!st.active) {
-    if (process.env.CLINILORA_REQUIRE_NATIVE === '1') throw new Error(`native addon required (CLINILORA_REQUIRE_NATIVE=1) but: ${st.reason}`);
-    skip = `native addon not active: ${st.reason}`;
-  }
+  skip = await nativeSkipReason();
 });
 
 const rng = new Rng(31).split('native-int8');

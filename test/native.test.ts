@@ -10,7 +10,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
 import { initBackend } from '../src/backend/index.ts';
-import { installNativeKernels, nativeStatus, planBatchMatMul, resetNativeCounters, setNativeEnabled } from '../src/backend/native.ts';
+import { nativeStatus, planBatchMatMul, resetNativeCounters, setNativeEnabled } from '../src/backend/native.ts';
 import { getPreset, type PhiConfig } from '../src/model/config.ts';
 import { Phi3ForCausalLM } from '../src/model/phi3.ts';
 import { quantizeLinear } from '../src/kernels/quant-linear.ts';
@@ -18,15 +18,11 @@ import { defineLoraConfig } from '../src/model/lora/config.ts';
 import { attachLora, loraLayers, loraVariables, setLoraTraining } from '../src/model/lora/model.ts';
 import { Rng } from '../src/util/random.ts';
 import { testWeights } from './model-reference.ts';
+import { nativeSkipReason } from './native-helpers.ts';
 
 let skip: string | false = false;
 before(async () => {
-  await initBackend({ backend: 'wasm' });
-  const st = installNativeKernels();
-  if (!st.active) {
-    if (process.env.CLINILORA_REQUIRE_NATIVE === '1') throw new Error(`native addon required (CLINILORA_REQUIRE_NATIVE=1) but: ${st.reason}`);
-    skip = `native addon not active: ${st.reason}`;
-  }
+  skip = await nativeSkipReason();
 });
 
 const rng = new Rng(2024).split('native-test');
