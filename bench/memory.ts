@@ -9,7 +9,10 @@
  * Every case runs in its own child process (`node --import tsx bench/memory.ts <case>`, which prints
  * one JSON row), so each peak RSS (process.resourceUsage().maxRSS) is that case's alone. Without a
  * case name the script runs them all. The last case, nf4-dq-train-step, is issue 7's: one LoRA training
- * step of the full-size NF4 model at 128 tokens, its seconds and peak RSS (goal < 4 GB).
+ * step of the full-size NF4 model at 128 tokens, its seconds and peak RSS (goal < 4 GB), with the
+ * native NF4 matmuls when the addon is built and gradient checkpointing (as QLoRA trains).
+ * BENCH_STEP_LAYERS=n builds that case with n layers (full width) to profile it quickly;
+ * BENCH_DEBUG=1 prints where its tensor bytes go.
  *
  * Random weights: uniform(±0.02·√3), i.e. std 0.02 = initializer_range — one xoshiro draw a value
  * (5 ns) where Box–Muller normals cost ~39 ns; the distribution does not change any byte count.
@@ -152,16 +155,20 @@ async function runCase(name: string, arg?: string): Promise<Row> {
  * Issue 7: one LoRA training step of the full-size model (NF4 + double quantization, random weights)
  * at 128 tokens, on the default compute backend (wasm, with the native matmul when built): LoRA
  * r16/α32, dropout 0.05 on qkv_proj and o_proj, forward + backward + clip + AdamW, every position a
- * target. Seconds of the first step (there is no warm-up: it is the step a user waits for) and of a
+ * target, gradient checkpointing on (without it every layer's activations and backward temporaries
+ * stay live: ~200 MB a layer at 128 tokens, 6.5 GB for 32). Seconds of the first step (there is no warm-up: it is the step a user waits for) and of a
  * second one, and the process's peak RSS against the 4 GB goal.
  */
 async function trainStep(): Promise<Row> {
   const be = await initBackend();
   const rssBefore = process.memoryUsage.rss();
   const t0 = performance.now();
-  const c = getPreset('phi3-mini-4k-instruct');
+  const full = getPreset('phi3-mini-4k-instruct');
+  // BENCH_STEP_LAYERS: fewer layers (full width) to profile the step quickly; the row says how many.
+  const c = { ...full, numHiddenLayers: Number(process.env.BENCH_STEP_LAYERS ?? full.numHiddenLayers) };
   const m = buildPhi3(c, randomRows(c, 0), { quant: 'nf4', doubleQuant: true, embeddingStorage: 'float16' });
   const buildS = (performance.now() - t0) / 1000;
+  const rssAfterBuild = process.memoryUsage.rss();
   attachLora(m, defineLoraConfig({ r: 16, loraAlpha: 32, loraDropout: 0.05, targetModules: ['qkv_proj', 'o_proj'] }), new Rng(42).split('lora'));
   setLoraTraining(m, true);
   const rng = new Rng(3);
@@ -172,7 +179,7 @@ async function trainStep(): Promise<Row> {
   };
   const vars = namedLoraVariables(m);
   const opt = new AdamW(vars, { weightDecay: 0 });
-  const lossFn = answerLoss(m);
+  const lossFn = answerLoss(m, { gradientCheckpointing: true });
   const v = vars.map(([, x]) => x);
   let loss = NaN;
   const step = (): number => {
@@ -190,6 +197,7 @@ async function trainStep(): Promise<Row> {
   let error: string | undefined;
   try {
     first = step();
+    if (process.env.BENCH_DEBUG === '1') await tensorBytesProfile(step);
     second = step();
   } catch (e) {
     // Reported, not thrown: the row still carries the peak RSS reached and the other cases still run.
@@ -200,11 +208,31 @@ async function trainStep(): Promise<Row> {
     return { case: 'nf4-dq-train-step', backend: be.name, threads: be.threads, tokens: T, build_s: round(buildS, 1), error, peak_rss_bytes: peak, peak_rss_gb: round(peak / 1e9, 3), goal_peak_rss_gb: STEP_GOAL_GB, meets_goal: 'no' };
   }
   return {
-    case: 'nf4-dq-train-step', backend: be.name, threads: be.threads, native: String(nativeStatus().active), tokens: T,
+    case: 'nf4-dq-train-step', backend: be.name, threads: be.threads, native: String(nativeStatus().active), layers: c.numHiddenLayers, tokens: T,
     lora: 'r16 qkv_proj+o_proj', build_s: round(buildS, 1), first_step_s: round(first, 1), step_s: round(second, 1), loss: round(loss, 4),
-    rss_before_build_bytes: rssBefore, peak_rss_bytes: peak, peak_rss_gb: round(peak / 1e9, 3), model_gb: round(m.bytes() / 1e9, 3),
+    rss_before_build_bytes: rssBefore, rss_after_build_bytes: rssAfterBuild, peak_rss_bytes: peak, peak_rss_gb: round(peak / 1e9, 3), model_gb: round(m.bytes() / 1e9, 3),
     goal_peak_rss_gb: STEP_GOAL_GB, meets_goal: peak < STEP_GOAL_GB * 1e9 ? 'yes' : 'no',
   };
+}
+
+/**
+ * BENCH_DEBUG=1: where a step's live tensor bytes come from — tfjs's profile of one more step, the
+ * bytes each kernel (by output shape) added up to the step's peak, largest first, on stderr.
+ */
+async function tensorBytesProfile(step: () => number): Promise<void> {
+  const info = await tf.profile(() => void step());
+  let peakAt = 0;
+  info.kernels.forEach((k, i) => {
+    if ((k.totalBytesSnapshot as number) > (info.kernels[peakAt]!.totalBytesSnapshot as number)) peakAt = i;
+  });
+  const added = new Map<string, number>();
+  for (const k of info.kernels.slice(0, peakAt + 1)) {
+    const key = `${k.name} -> [${k.outputShapes.join('] [')}]`;
+    added.set(key, (added.get(key) ?? 0) + (k.bytesAdded as number));
+  }
+  const top = [...added].sort((a, b) => b[1] - a[1]).slice(0, 25);
+  console.error(`peak ${(info.peakBytes / 1e6).toFixed(1)} MB at kernel ${peakAt} of ${info.kernels.length} (${info.kernels[peakAt]?.name}); added up to it:`);
+  for (const [k, v] of top) console.error(`  ${(v / 1e6).toFixed(1)} MB  ${k}`);
 }
 
 /** Runs `bench/memory.ts <case> [arg]` in a fresh Node process and returns the JSON row it prints. */

@@ -30,7 +30,7 @@ import { AdamW, answerLoss, clipGradNorm, collate, encodeSample, namedLoraVariab
 import type { Phi3Tokenizer } from '../src/tokenizer/index.ts';
 import { PHI3_PAD_ID } from '../src/tokenizer/index.ts';
 import { Rng, type RngState } from '../src/util/random.ts';
-import { int8MatMul, int8MatMulT } from '../src/backend/native-int8.ts';
+import { int8MatMul, int8MatMulT } from '../src/backend/native-quant.ts';
 import { Int8Linear } from '../src/kernels/int8-linear.ts';
 import { auditorSamples, BASE_DIR, machineRow, median, reps, round, type Row } from './train.ts';
 

@@ -14,6 +14,10 @@
 // Blocks of W rows are dequantized into a per-thread scratch and multiplied with sgemm, so a float W
 // is never materialised (O(out·in) dequant work against O(m·out·in) multiply work).
 //
+// NF4 weight-only matmuls (packed 4-bit codes [out·in / 2] + per-64 absmax, plain or double-quantized,
+// as src/kernels/nf4.ts): gemmNF4NT (forward) and gemmNF4NN (input gradient), the same block scheme;
+// with at most 4 rows of X the forward decodes codes straight into registers (decoding).
+//
 // Fused lm_head + cross-entropy (Liger's scheme: the input gradient is made in the forward):
 //   linearCrossEntropy(h [n,D], wt [D,V], targets [n], weights [n], scale, nll [n], dh [n,D] | null)
 // per chunk of rows: logits = h·wt (sgemm), per row lse and nll = lse − logit[t]; with dh, the row
@@ -482,6 +486,221 @@ napi_value LinearCrossEntropy(napi_env env, napi_callback_info info) {
 }
 
 // setThreads(n): size of our pool (OpenBLAS itself stays at 1 thread).
+// ---------------------------------------------------------------------------------------------
+// NF4 weight-only matmuls (src/kernels/nf4.ts layout: the [out, in] weight flattened row-major, blocks
+// of `bs` elements with one absmax each, two 4-bit codes a byte, the FIRST element in the HIGH nibble;
+// the absmax optionally double-quantized: absmax[b] = f32(code2[qAbsmax[b]] · absmax2[b / bs2]) + offset).
+// w[e] = f32(codes[nibble(e)] · absmax[e / bs]), the rounding of `dequantizeNF4`.
+//   gemmNF4NT: Y [m, out] = X [m, in] · Wᵀ      (forward; m ≤ kNF4FusedRows: fused decode + dot)
+//   gemmNF4NN: Y [m, in]  = DY [m, out] · W     (input gradient)
+// Written by hand: no BLAS reads 4-bit codes, and dequantizing the whole W first would hold a float
+// copy (4 bytes a weight) — the memory the 4-bit format exists to save.
+struct NF4W {
+  const uint8_t* data;
+  const float* codes;    // the 16 NF4 values
+  const float* absmax;   // per block, or absmax2 (per nested block) when qAbsmax is set
+  const uint8_t* qAbsmax;
+  const float* code2;
+  float offset;
+  int64_t bs, bs2, out, in;
+};
+
+inline float nf4Scale(const NF4W& w, int64_t b) {
+  if (w.qAbsmax == nullptr) return w.absmax[b];
+  const float p = w.code2[w.qAbsmax[b]] * w.absmax[b / w.bs2];
+  return p + w.offset;
+}
+
+// Decodes `nbytes` whole bytes (2·nbytes weights) through a 16-entry table.
+__attribute__((target("avx2,fma"))) void nf4DecodeAvx2(const uint8_t* bytes, int64_t nbytes, const float* lut, float* out) {
+  const __m256 lo = _mm256_loadu_ps(lut), hi = _mm256_loadu_ps(lut + 8);
+  const __m256i shifts = _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0), mask = _mm256_set1_epi32(15);
+  const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1);
+  int64_t i = 0;
+  for (; i + 4 <= nbytes; i += 4) {
+    int32_t four;
+    std::memcpy(&four, bytes + i, 4);
+    const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128(four), dup)), shifts), mask);
+    const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));  // bit 3 → sign: codes 8..15
+    _mm256_storeu_ps(out + 2 * i, _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), sel));
+  }
+  for (; i < nbytes; ++i) {
+    out[2 * i] = lut[bytes[i] >> 4];
+    out[2 * i + 1] = lut[bytes[i] & 15];
+  }
+}
+
+void nf4DecodeScalar(const uint8_t* bytes, int64_t nbytes, const float* lut, float* out) {
+  for (int64_t i = 0; i < nbytes; ++i) {
+    out[2 * i] = lut[bytes[i] >> 4];
+    out[2 * i + 1] = lut[bytes[i] & 15];
+  }
+}
+
+// Dequantizes flat elements [e0, e1) into out.
+void nf4Dequant(const NF4W& w, int64_t e0, int64_t e1, float* out) {
+  float lut[16];
+  int64_t e = e0;
+  while (e < e1) {
+    const int64_t b = e / w.bs, end = std::min(e1, (b + 1) * w.bs);
+    const float s = nf4Scale(w, b);
+    for (int k = 0; k < 16; ++k) lut[k] = w.codes[k] * s;
+    if ((e & 1) != 0 && e < end) *out++ = lut[w.data[e >> 1] & 15], ++e;
+    const int64_t nbytes = (end - e) >> 1;
+    if (kAvx2) nf4DecodeAvx2(w.data + (e >> 1), nbytes, lut, out);
+    else nf4DecodeScalar(w.data + (e >> 1), nbytes, lut, out);
+    out += 2 * nbytes;
+    e += 2 * nbytes;
+    if (e < end) *out++ = lut[w.data[e >> 1] >> 4], ++e;
+  }
+}
+
+constexpr int64_t kNF4FusedRows = 4;
+
+// y[j, r] = Σ_c x[j, c] · w[r, c] for rows r in [r0, r1) of W and j < m ≤ kNF4FusedRows, decoding each
+// 8 weights once into a register. Needs in % bs == 0 and bs % 8 == 0 (rows start on a block).
+__attribute__((target("avx2,fma"))) void nf4FusedRowsAvx2(const NF4W& w, const float* x, int64_t m, int64_t r0, int64_t r1, float* y) {
+  const __m256 codesLo = _mm256_loadu_ps(w.codes), codesHi = _mm256_loadu_ps(w.codes + 8);
+  const __m256i shifts = _mm256_setr_epi32(4, 0, 4, 0, 4, 0, 4, 0), mask = _mm256_set1_epi32(15);
+  const __m128i dup = _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1);
+  const int64_t in = w.in, bs = w.bs;
+  for (int64_t r = r0; r < r1; ++r) {
+    __m256 acc[kNF4FusedRows];
+    for (int64_t j = 0; j < m; ++j) acc[j] = _mm256_setzero_ps();
+    const int64_t e0 = r * in;
+    for (int64_t c0 = 0; c0 < in; c0 += bs) {
+      const __m256 s = _mm256_set1_ps(nf4Scale(w, (e0 + c0) / bs));
+      const __m256 lo = _mm256_mul_ps(codesLo, s), hi = _mm256_mul_ps(codesHi, s);
+      const uint8_t* bytes = w.data + ((e0 + c0) >> 1);
+      for (int64_t c = 0; c < bs; c += 8) {
+        int32_t four;
+        std::memcpy(&four, bytes + (c >> 1), 4);
+        const __m256i idx = _mm256_and_si256(_mm256_srlv_epi32(_mm256_cvtepu8_epi32(_mm_shuffle_epi8(_mm_cvtsi32_si128(four), dup)), shifts), mask);
+        const __m256 wv = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx), _mm256_permutevar8x32_ps(hi, idx), _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28)));
+        for (int64_t j = 0; j < m; ++j) acc[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + j * in + c0 + c), acc[j]);
+      }
+    }
+    for (int64_t j = 0; j < m; ++j) {
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, acc[j]);
+      y[j * w.out + r] = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
+    }
+  }
+}
+
+bool nullableTyped(napi_env env, napi_value v, napi_typedarray_type want, const char* name, void** data, size_t* len) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return throwErr(env, std::string(name) + ": cannot read");
+  if (t == napi_null || t == napi_undefined) {
+    *data = nullptr;
+    *len = 0;
+    return true;
+  }
+  uint8_t* ptr = nullptr;
+  if (!typedArg(env, v, want, name, &ptr, len)) return false;
+  *data = ptr;
+  return true;
+}
+
+// (x, data, codes, absmax, qAbsmax | null, code2 | null, offset, blockSize, blockSize2, y, m, out, in)
+bool nf4Args(napi_env env, napi_callback_info info, NF4W* w, float** x, float** y, int64_t* m, size_t* lx, size_t* ly) {
+  size_t argc = 13;
+  napi_value argv[13];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 13) return throwErr(env, "nf4 gemm takes 13 arguments");
+  uint8_t* data;
+  float *codes, *absmax;
+  void *qAbsmax, *code2;
+  size_t ld, lcodes, la, lq, lc2;
+  double offset;
+  if (!typedArg(env, argv[0], napi_float32_array, "x", x, lx) || !typedArg(env, argv[1], napi_uint8_array, "data", &data, &ld) ||
+      !typedArg(env, argv[2], napi_float32_array, "codes", &codes, &lcodes) || !typedArg(env, argv[3], napi_float32_array, "absmax", &absmax, &la) ||
+      !nullableTyped(env, argv[4], napi_uint8_array, "qAbsmax", &qAbsmax, &lq) || !nullableTyped(env, argv[5], napi_float32_array, "code2", &code2, &lc2))
+    return false;
+  if (napi_get_value_double(env, argv[6], &offset) != napi_ok) return throwErr(env, "offset must be a number");
+  if (!intArg(env, argv[7], "blockSize", &w->bs, 1) || !intArg(env, argv[8], "blockSize2", &w->bs2, 1) ||
+      !typedArg(env, argv[9], napi_float32_array, "y", y, ly) || !intArg(env, argv[10], "m", m, 0) || !intArg(env, argv[11], "out", &w->out, 1) ||
+      !intArg(env, argv[12], "in", &w->in, 1))
+    return false;
+  const int64_t n = w->out * w->in, blocks = (n + w->bs - 1) / w->bs;
+  if (static_cast<int64_t>(ld) != (n + 1) / 2) return throwErr(env, "data does not hold ceil(out × in / 2) bytes");
+  if (lcodes != 16) return throwErr(env, "codes must hold the 16 NF4 values");
+  if ((qAbsmax == nullptr) != (code2 == nullptr)) return throwErr(env, "qAbsmax and code2 go together");
+  if (qAbsmax == nullptr ? static_cast<int64_t>(la) != blocks
+                         : static_cast<int64_t>(lq) != blocks || static_cast<int64_t>(la) != (blocks + w->bs2 - 1) / w->bs2 || lc2 != 256)
+    return throwErr(env, "absmax arrays do not match the weight's blocks");
+  w->data = data;
+  w->codes = codes;
+  w->absmax = absmax;
+  w->qAbsmax = static_cast<const uint8_t*>(qAbsmax);
+  w->code2 = static_cast<const float*>(code2);
+  w->offset = static_cast<float>(offset);
+  return true;
+}
+
+// gemmNF4NT: y [m, out] = x [m, in] · Wᵀ. Threads take disjoint blocks of W's rows (= columns of y).
+napi_value GemmNF4NT(napi_env env, napi_callback_info info) {
+  NF4W w;
+  float *x, *y;
+  int64_t m;
+  size_t lx, ly;
+  if (!nf4Args(env, info, &w, &x, &y, &m, &lx, &ly)) return nullptr;
+  const int64_t out = w.out, in = w.in;
+  if (static_cast<int64_t>(lx) != m * in || static_cast<int64_t>(ly) != m * out) return throwErr(env, "x/y do not match m, out, in"), nullptr;
+  if (m == 0) return nullptr;
+  Pool* p = pool();
+  const int threads = static_cast<double>(std::max<int64_t>(m, 16)) * out * in < kSplitMacs ? 1 : p->size();
+  const int64_t blocks = (out + kInt8Block - 1) / kInt8Block;
+  const bool fused = kAvx2 && m <= kNF4FusedRows && in % w.bs == 0 && w.bs % 8 == 0;
+  p->run(threads, [&](int t) {
+    const int64_t b0 = blocks * t / threads, b1 = blocks * (t + 1) / threads;
+    if (fused) {
+      nf4FusedRowsAvx2(w, x, m, b0 * kInt8Block, std::min(out, b1 * kInt8Block), y);
+      return;
+    }
+    std::vector<float> scratch(static_cast<size_t>(kInt8Block * in));
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t r0 = blk * kInt8Block, r1 = std::min(out, r0 + kInt8Block);
+      nf4Dequant(w, r0 * in, r1 * in, scratch.data());
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(m), static_cast<int>(r1 - r0), static_cast<int>(in), 1.0f, x,
+                  static_cast<int>(in), scratch.data(), static_cast<int>(in), 0.0f, y + r0, static_cast<int>(out));
+    }
+  });
+  return nullptr;
+}
+
+// gemmNF4NN: dx [m, in] = dy [m, out] · W. Threads take disjoint column ranges of W (= of dx), so each
+// decodes only its part of W; narrow weights split dx's rows instead.
+napi_value GemmNF4NN(napi_env env, napi_callback_info info) {
+  NF4W w;
+  float *dy, *dx;
+  int64_t m;
+  size_t ldy, ldx;
+  if (!nf4Args(env, info, &w, &dy, &dx, &m, &ldy, &ldx)) return nullptr;
+  const int64_t out = w.out, in = w.in;
+  if (static_cast<int64_t>(ldy) != m * out || static_cast<int64_t>(ldx) != m * in) return throwErr(env, "dy/dx do not match m, out, in"), nullptr;
+  if (m == 0) return nullptr;
+  Pool* p = pool();
+  const int threads = static_cast<double>(m) * out * in < kSplitMacs ? 1 : p->size();
+  const bool byRows = in < 256 * threads;
+  p->run(threads, [&](int t) {
+    int64_t s, e;
+    splitRange(byRows ? m : in, threads, t, byRows ? 8 : 16, &s, &e);
+    if (e <= s) return;
+    const int64_t c0 = byRows ? 0 : s, cols = byRows ? in : e - s, rows = byRows ? e - s : m;
+    const float* dyp = byRows ? dy + s * out : dy;
+    float* dxp = byRows ? dx + s * in : dx + s;
+    std::vector<float> scratch(static_cast<size_t>(kInt8Block * cols));
+    for (int64_t r0 = 0; r0 < out; r0 += kInt8Block) {
+      const int64_t r1 = std::min(out, r0 + kInt8Block);
+      for (int64_t r = r0; r < r1; ++r) nf4Dequant(w, r * in + c0, r * in + c0 + cols, scratch.data() + (r - r0) * cols);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(rows), static_cast<int>(cols), static_cast<int>(r1 - r0),
+                  1.0f, dyp + r0, static_cast<int>(out), scratch.data(), static_cast<int>(cols), r0 == 0 ? 0.0f : 1.0f, dxp,
+                  static_cast<int>(in));
+    }
+  });
+  return nullptr;
+}
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -514,6 +733,8 @@ napi_value Init(napi_env env, napi_value exports) {
       {"gemm", nullptr, Gemm, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemmInt8NT", nullptr, GemmInt8NT, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"gemmInt8NN", nullptr, GemmInt8NN, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemmNF4NT", nullptr, GemmNF4NT, nullptr, nullptr, nullptr, napi_default, nullptr},
+      {"gemmNF4NN", nullptr, GemmNF4NN, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"linearCrossEntropy", nullptr, LinearCrossEntropy, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, napi_default, nullptr},
       {"info", nullptr, Info, nullptr, nullptr, nullptr, napi_default, nullptr},

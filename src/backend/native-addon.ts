@@ -23,6 +23,14 @@ export interface NativeAddon {
   /** dx [m, in] = dy [m, out] · dequant(W). */
   gemmInt8NN(dy: Float32Array, codes: Int8Array, rowAbsmax: Float32Array, dx: Float32Array, m: number, out: number, inF: number): void;
   /**
+   * y [m, out] = x [m, in] · dequant(W)ᵀ, W = NF4 (src/kernels/nf4.ts): data = packed codes, codes = the
+   * 16 NF4 values, absmax = per-block absmax, or absmax2 when qAbsmax/code2/offset carry the
+   * double-quantized form (else null, null, 0).
+   */
+  gemmNF4NT(x: Float32Array, data: Uint8Array, codes: Float32Array, absmax: Float32Array, qAbsmax: Uint8Array | null, code2: Float32Array | null, offset: number, blockSize: number, blockSize2: number, y: Float32Array, m: number, out: number, inF: number): void;
+  /** dx [m, in] = dy [m, out] · dequant(W), W NF4 as in gemmNF4NT. */
+  gemmNF4NN(dy: Float32Array, data: Uint8Array, codes: Float32Array, absmax: Float32Array, qAbsmax: Uint8Array | null, code2: Float32Array | null, offset: number, blockSize: number, blockSize2: number, dx: Float32Array, m: number, out: number, inF: number): void;
+  /**
    * Fused lm_head + cross-entropy over rows of h [n, D] and wt [D, V]: nll[i] = lse_i − logit[i, t_i];
    * with dh, also dh = ((softmax − onehot(t)) ⊙ weights · scale) · wtᵀ (the input gradient for dy = 1).
    */
@@ -60,7 +68,7 @@ export function loadNativeAddon(): AddonLoad {
   process.env.OPENBLAS_NUM_THREADS = '1';
   try {
     const addon = createRequire(import.meta.url)(file) as Partial<NativeAddon>;
-    const missing = (['gemm', 'gemmInt8NT', 'gemmInt8NN', 'linearCrossEntropy', 'setThreads', 'info'] as const).filter((f) => typeof addon[f] !== 'function');
+    const missing = (['gemm', 'gemmInt8NT', 'gemmInt8NN', 'gemmNF4NT', 'gemmNF4NN', 'linearCrossEntropy', 'setThreads', 'info'] as const).filter((f) => typeof addon[f] !== 'function');
     if (missing.length > 0) return (cached = { ok: false, reason: `stale build: no ${missing.join(', ')} (rebuild: node native/build.mjs)`, path: file });
     return (cached = { ok: true, addon: addon as NativeAddon, path: file });
   } catch (e) {

@@ -77,9 +77,3 @@ export function nativeLinearCrossEntropy(h: tf.Tensor2D, wt: tf.Tensor2D, target
   return { nll: out[0] as tf.Tensor1D, ...(grad ? { dh: out[1] as tf.Tensor2D } : {}) };
 }
 
-/** Whether gradients are being recorded (inside tf.grads / variableGrads): then the forward makes dh too. */
-export function recordingGradients(): boolean {
-  // tfjs has no public accessor; the engine counts nested gradient scopes in state.gradientDepth.
-  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number } }).state;
-  return (state?.gradientDepth ?? 1) > 0;
-}

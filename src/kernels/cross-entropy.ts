@@ -17,9 +17,9 @@
  * kernel (src/backend/native-ce.ts) makes the loss and, under a gradient scope, dh in the forward.
  */
 import { tf } from '../backend/tf.ts';
-import { nativeLinearCrossEntropy, recordingGradients } from '../backend/native-ce.ts';
+import { nativeLinearCrossEntropy } from '../backend/native-ce.ts';
 import { nativeMatmulActive } from '../backend/native.ts';
-import { withGrad } from './custom-grad.ts';
+import { recordingGradients, withGrad } from './custom-grad.ts';
 import { FloatLinear } from './float-linear.ts';
 import type { Linear } from './linear.ts';
 

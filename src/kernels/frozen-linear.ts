@@ -5,6 +5,9 @@
  *   backward: dx = dy · w            [N, out]·[out, in] — no gradient to the frozen weight
  * Only plain matMuls: wasm's matMul with transpose flags is 15–30× slower (FACTS.md), so the forward
  * transposes the small activations, never the big weight.
+ * With the native addon active (src/backend/native-quant.ts), a subclass's `nativeForward` /
+ * `nativeTransposed` multiply by the packed weight directly and no float W is made at all; they return
+ * undefined elsewhere and the dequantize path above runs.
  */
 import { tf } from '../backend/tf.ts';
 import { CliniloraError } from '../errors.ts';
@@ -31,7 +34,17 @@ export abstract class FrozenQuantLinear implements Linear {
 
   /** The forward value for x [N, in] (no gradient bookkeeping: `apply` adds the input gradient). */
   protected forwardValue(x: tf.Tensor2D): tf.Tensor2D {
-    return this.withWeight((w) => matMulWT(x, w));
+    return this.nativeForward(x) ?? this.withWeight((w) => matMulWT(x, w));
+  }
+
+  /** x · dequant(W)ᵀ from the packed weight by the native addon, or undefined where it is not active. */
+  protected nativeForward(_x: tf.Tensor2D): tf.Tensor2D | undefined {
+    return undefined;
+  }
+
+  /** dy · dequant(W) from the packed weight by the native addon, or undefined where it is not active. */
+  protected nativeTransposed(_dy: tf.Tensor2D): tf.Tensor2D | undefined {
+    return undefined;
   }
 
   apply(x: tf.Tensor2D): tf.Tensor2D {
@@ -42,7 +55,7 @@ export abstract class FrozenQuantLinear implements Linear {
   /** dy [N, out] → dy · dequant(W) [N, in] (the input gradient; also used by a fused lm-head backward). No gradient. */
   applyTransposed(dy: tf.Tensor2D): tf.Tensor2D {
     checkInput(dy, this.outFeatures, `${this.constructor.name}.applyTransposed`);
-    return this.withWeight((w) => tf.matMul(dy, w));
+    return this.nativeTransposed(dy) ?? this.withWeight((w) => tf.matMul(dy, w));
   }
 
   /** Runs f on a temporary dequantized weight [out, in], disposed afterwards. */

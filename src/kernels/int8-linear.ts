@@ -20,8 +20,11 @@
  * Layout: like NF4Linear, products are formed as (W · xᵀ)ᵀ with W row-major [out, in] — plain matMuls,
  * only the small activations are transposed.
  * Backward (weight frozen): dx = dy · dequant(W), the straight-through gradient bitsandbytes uses too.
+ * With the native addon active, the weight-only forward and the backward read the int8 codes directly
+ * (native-quant.ts); the mixed forward stays here.
  */
 import { tf } from '../backend/tf.ts';
+import { int8MatMul, int8MatMulT } from '../backend/native-quant.ts';
 import { FrozenQuantLinear } from './frozen-linear.ts';
 import { INV_127_SQ, dequantizeInt8, dequantizeInt8Columns, int8Bytes, int8CodesChunk, quantizeInt8, type Int8Weight } from './int8.ts';
 
@@ -51,6 +54,15 @@ export class Int8Linear extends FrozenQuantLinear {
 
   protected override forwardValue(x: tf.Tensor2D): tf.Tensor2D {
     return this.threshold > 0 ? mixedForward(this.q, x, this.threshold) : super.forwardValue(x);
+  }
+
+  /** Weight-only (threshold 0) only: the mixed decomposition keeps its own exact integer path. */
+  protected override nativeForward(x: tf.Tensor2D): tf.Tensor2D | undefined {
+    return int8MatMulT(x, this.q);
+  }
+
+  protected override nativeTransposed(dy: tf.Tensor2D): tf.Tensor2D | undefined {
+    return int8MatMul(dy, this.q);
   }
 
   weight(): tf.Tensor2D {

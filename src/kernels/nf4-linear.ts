@@ -10,8 +10,10 @@
  * transposes the small activations instead of the big weight: measured on wasm (1 thread) for
  * [128 × 3072]·[3072 × 3072], (w · xᵀ)ᵀ ran at 31.7 GFLOP/s against 28.2 for x · wt with a pre-transposed
  * wt, and a weight transpose alone costs about as much as the matmul.
+ * With the native addon active, both products read the packed codes directly (native-quant.ts).
  */
 import { tf } from '../backend/tf.ts';
+import { nf4MatMul, nf4MatMulT } from '../backend/native-quant.ts';
 import { FrozenQuantLinear } from './frozen-linear.ts';
 import { dequantizeNF4, isNested, nf4Bytes, quantizeNF4, type NF4Weight, type QuantizeNF4Options } from './nf4.ts';
 
@@ -33,6 +35,14 @@ export class NF4Linear extends FrozenQuantLinear {
   /** Whether the absmax statistics are double-quantized. */
   get doubleQuant(): boolean {
     return isNested(this.q.absmax);
+  }
+
+  protected override nativeForward(x: tf.Tensor2D): tf.Tensor2D | undefined {
+    return nf4MatMulT(x, this.q);
+  }
+
+  protected override nativeTransposed(dy: tf.Tensor2D): tf.Tensor2D | undefined {
+    return nf4MatMul(dy, this.q);
   }
 
   weight(): tf.Tensor2D {

@@ -26,6 +26,8 @@ export interface LossOptions {
   chunkRows?: number;
   /** Per-token weights [B·T] aligned with labelsMask (default 1): loss = Σ w·nll / Σ w. */
   labelWeights?: Float32Array;
+  /** Recompute each decoder layer in the backward (ForwardOptions.gradientCheckpointing). */
+  gradientCheckpointing?: boolean;
 }
 
 export interface Targets {
@@ -80,7 +82,12 @@ export function lossFromIds(model: Phi3ForCausalLM, inputIds: TokenBatch, labels
   }
   const input = { data: ids.data, shape: [B, T] as [number, number] };
   return tf.tidy(() => {
-    const { hidden } = model.hiddenStates(input, { attentionMask: opts.attentionMask, training: opts.training, rng: opts.rng }); // [B·T, D]
+    const { hidden } = model.hiddenStates(input, {
+      attentionMask: opts.attentionMask,
+      training: opts.training,
+      rng: opts.rng,
+      gradientCheckpointing: opts.gradientCheckpointing,
+    }); // [B·T, D]
     if (opts.logitsAt === 'all') {
       const logits = model.lmHead.apply(model.norm.forward(hidden)); // [B·T, V]
       return crossEntropyFromLogits(gatherRows(logits, tg.rows), tg.targets, { weights: tg.weights });

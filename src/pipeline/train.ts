@@ -17,7 +17,7 @@ import { saveLoraAdapter } from '../model/lora/peft-files.ts';
 import { PHI3_PAD_ID } from '../tokenizer/index.ts';
 import { encodeSample } from '../train/batching.ts';
 import type { TrainConfig } from '../train/trainer.ts';
-import { train } from '../train/trainer.ts';
+import { answerLoss, train } from '../train/trainer.ts';
 import { progressCallbacks } from '../train/progress.ts';
 import type { TrainCallbacks, TrainSummary } from '../train/callbacks.ts';
 import { openRun, type RunHandle } from '../tracker/run.ts';
@@ -154,6 +154,7 @@ async function trainInRun(config: CliniloraConfig, run: RunHandle, base: ReturnT
     const tr0 = performance.now();
     const summary = await train({
       model,
+      loss: answerLoss(model, { gradientCheckpointing: config.training.gradientCheckpointing }),
       train: trainSamples.map(encTrain),
       validation: valSamples.map(enc),
       config: tc,

@@ -66,7 +66,7 @@ export interface TrainConfig {
 export type LossFn = (batch: Batch, ctx: { training: boolean; rng: Rng }) => tf.Scalar;
 
 /** The answer-token loss of a Phi-3 model (model.lossFromIds with the batch's masks). */
-export function answerLoss(model: Pick<Phi3ForCausalLM, 'lossFromIds'>, opts: { logitsAt?: 'targets' | 'all'; chunkRows?: number } = {}): LossFn {
+export function answerLoss(model: Pick<Phi3ForCausalLM, 'lossFromIds'>, opts: { logitsAt?: 'targets' | 'all'; chunkRows?: number; gradientCheckpointing?: boolean } = {}): LossFn {
   return (b, ctx) =>
     model.lossFromIds({ data: b.ids, shape: [b.B, b.T] }, { data: b.labels, shape: [b.B, b.T] }, {
       attentionMask: { data: b.attentionMask, shape: [b.B, b.T] },
