@@ -7,10 +7,12 @@
  * Skipped without the addon (a failure under CLINILORA_REQUIRE_NATIVE=1).
  */
 import { test, before } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { tf } from '../src/backend/tf.ts';
 import { initBackend } from '../src/backend/index.ts';
-import { setNativeEnabled } from '../src/backend/native.ts';
+import { nativeStatus, setNativeEnabled } from '../src/backend/native.ts';
 import { int8MatMul, int8MatMulT, nf4MatMul, nf4MatMulT } from '../src/backend/native-quant.ts';
 import { dequantizeInt8, quantizeInt8 } from '../src/kernels/int8.ts';
 import { dequantizeNF4, quantizeNF4 } from '../src/kernels/nf4.ts';
@@ -147,3 +149,28 @@ test('quantized ops: undefined when native is off, shape errors name the input, 
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, x4]);
 });
+
+const ISA_ORDER = ['scalar', 'avx2', 'avx512', 'avx512-vbmi'];
+
+test('CLINILORA_NATIVE_ISA caps the hand-written kernels', (t) => {
+  if (skip) return t.skip(skip);
+  const cap = process.env.CLINILORA_NATIVE_ISA;
+  const isa = nativeStatus().isa ?? 'missing';
+  assert.ok(ISA_ORDER.includes(isa), `isa ${isa}`);
+  if (cap !== undefined) assert.ok(ISA_ORDER.indexOf(isa) <= ISA_ORDER.indexOf(cap), `isa ${isa} above the cap ${cap}`);
+});
+
+// This machine's widest path ran above; the narrower ones (the fused AVX2 forward, the scalar decode)
+// run in child processes with the cap set, the same tests.
+for (const cap of ['avx2', 'scalar']) {
+  test(`the same checks with CLINILORA_NATIVE_ISA=${cap}`, (t) => {
+    if (skip) return t.skip(skip);
+    if (process.env.CLINILORA_NATIVE_ISA !== undefined) return t.skip('already a capped child');
+    const file = fileURLToPath(import.meta.url);
+    // Without NODE_TEST_CONTEXT: under a test runner the child would report in the runner's binary form.
+    const { NODE_TEST_CONTEXT: _context, ...env } = process.env;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], { env: { ...env, CLINILORA_NATIVE_ISA: cap }, encoding: 'utf8', timeout: 300_000 });
+    assert.equal(r.status, 0, `child tests failed with the cap ${cap}:\n${(r.stdout ?? '').split('\n').filter((l) => /not ok|error|off by|differ/.test(l)).slice(0, 20).join('\n')}`);
+    assert.match(r.stdout, /# pass [1-9]/);
+  });
+}

@@ -37,7 +37,8 @@ export interface NativeAddon {
   linearCrossEntropy(h: Float32Array, wt: Float32Array, targets: Int32Array, weights: Float32Array, scale: number, nll: Float32Array, dh: Float32Array | null, n: number, D: number, V: number): void;
   /** Size of the addon's own thread pool (OpenBLAS itself runs single-threaded inside each piece). */
   setThreads(n: number): void;
-  info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string };
+  /** isa: the widest instructions the hand-written kernels use here (avx512-vbmi, avx512, avx2, scalar). */
+  info(): { threads: number; blasThreads: number; blasConfig: string; blasCore: string; isa: string };
 }
 
 export type AddonLoad = { ok: true; addon: NativeAddon; path: string } | { ok: false; reason: string; path: string };

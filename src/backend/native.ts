@@ -31,6 +31,8 @@ export interface NativeStatus {
   threads?: number;
   /** e.g. "OpenBLAS 0.3.21 ... SkylakeX". */
   blas?: string;
+  /** Widest instructions the hand-written kernels use here: avx512-vbmi, avx512, avx2 or scalar (CLINILORA_NATIVE_ISA caps it). */
+  isa?: string;
   minMacs: number;
   /** Calls served natively / handed to the original kernel since start (or the last reset). */
   calls: { native: number; fallback: number };
@@ -242,5 +244,6 @@ export function nativeStatus(): NativeStatus {
     ...base,
     threads: info.threads,
     blas: `${info.blasConfig} (core ${info.blasCore})`,
+    isa: info.isa,
   };
 }
