@@ -188,7 +188,14 @@ export async function withChromium<T>(fn: (page: ChromiumPage) => Promise<T>, op
       child.kill('SIGKILL');
       await gone;
     }
-    rmSync(profile, { recursive: true, force: true });
+    // Chromium's helper processes can still be writing into the profile just after the browser exits
+    // (ENOTEMPTY while removing): retry, and never let a leftover temp directory replace the result or
+    // the real error.
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // left in the system temp directory
+    }
   }
 }
 
