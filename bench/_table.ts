@@ -1,8 +1,8 @@
 /**
- * The README's issue-7 results table from `npm run bench` output (JSON lines on stdin or in the files
- * named): `npm run bench -- --only issue7 --only memory | node --import tsx bench/_table.ts`.
- * Reads the `issue7` section's train/goal/machine rows and the `memory` section's training-step row;
- * prints Markdown. (The leading underscore keeps bench/index.ts from running it as a section.)
+ * The README's issue-7 results tables from `npm run bench` output (JSON lines on stdin or in the files
+ * named): `npm run bench -- --only issue7 --only memory --only decode | node --import tsx bench/_table.ts`.
+ * Reads the `issue7` section's train/goal/machine rows, the `memory` section's training-step row and
+ * the `decode` section's rows (ours beside llama.cpp); prints Markdown. (The leading underscore keeps bench/index.ts from running it as a section.)
  */
 import { readFileSync } from 'node:fs';
 
@@ -41,11 +41,45 @@ if (train.length > 0) {
 }
 const goals = pick('issue7', 'goal');
 const step = rows.find((r) => r.section === 'memory' && r.case === 'nf4-dq-train-step');
-if (goals.length > 0 || step !== undefined) {
+const decodeGoalRows = decodeGoals();
+if (goals.length > 0 || step !== undefined || decodeGoalRows.length > 0) {
   out.push('| Goal | measured | goal | met |', '|---|---|---|---|');
   for (const g of goals) out.push(`| ${g.what} | ${g.measured} | ≥ ${g.goal} | ${g.met} |`);
   if (step !== undefined) {
-    out.push(`| Phi-3-mini NF4 (random weights), one LoRA step at ${step.tokens} tokens: peak RSS GB | ${step.peak_rss_gb} (step ${step.step_s} s, first ${step.first_step_s} s) | < ${step.goal_peak_rss_gb} | ${step.meets_goal} |`);
+    const measured = step.error !== undefined ? `fails: ${step.error}; ${step.peak_rss_gb} GB RSS` : `${step.peak_rss_gb} (step ${step.step_s} s, first ${step.first_step_s} s)`;
+    out.push(`| Phi-3-mini NF4 (random weights), one LoRA step at ${step.tokens} tokens: peak RSS GB | ${measured} | < ${step.goal_peak_rss_gb} | ${step.meets_goal} |`);
   }
+  for (const g of decodeGoalRows) out.push(g);
+  out.push('');
+}
+const decode = rows.filter((r) => r.section === 'decode' && r.impl !== undefined);
+if (decode.length > 0) {
+  out.push(
+    '| Decoding, batch 1, greedy, KV cache | ours | ours tok/s | llama.cpp | llama.cpp tok/s, 1 thread | 2 threads | llama.cpp ÷ ours (best) |',
+    '|---|---|---|---|---|---|---|',
+  );
+  for (const ours of decode.filter((r) => r.impl === 'clinilora')) {
+    const llama = decode.filter((r) => r.impl === 'llama.cpp' && r.model === ours.model && r.ours_format === ours.format);
+    for (const format of [...new Set(llama.map((r) => r.format))]) {
+      const at = (t: number) => llama.find((r) => r.format === format && r.threads === t)?.decode_tok_s ?? '—';
+      out.push(`| ${ours.model} (prompt ${ours.prompt_tokens}, ${ours.new_tokens} new) | ${ours.format} | ${ours.decode_tok_s} | ${format} | ${at(1)} | ${at(2)} | ${bestRatio(llama.filter((r) => r.format === format))} |`);
+    }
+  }
+}
+
+/** llama.cpp's faster row over ours. */
+function bestRatio(llama: Row[]): number {
+  return Math.max(...llama.map((r) => Number(r.ratio_llama_cpp_over_ours)));
+}
+
+/** One goal row per quantized Phi-3-mini decode comparison: llama.cpp ÷ ours ≤ 2. */
+function decodeGoals(): string[] {
+  const d = rows.filter((r) => r.section === 'decode' && r.impl === 'llama.cpp');
+  const keys = [...new Set(d.map((r) => `${r.model}|${r.ours_format}|${r.format}`))];
+  return keys.map((k) => {
+    const [model, ours, format] = k.split('|');
+    const ratio = bestRatio(d.filter((r) => r.model === model && r.ours_format === ours && r.format === format));
+    return `| decoding ${model}: llama.cpp ${format} ÷ ours ${ours} | ${ratio} | ≤ 2 | ${ratio <= 2 ? 'yes' : 'no'} |`;
+  });
 }
 process.stdout.write(out.join('\n') + '\n');

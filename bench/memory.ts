@@ -45,7 +45,7 @@ const STEP_GOAL_GB = 4;
 const STEP_TOKENS = 128;
 
 /** Random row readers for every tensor of `c` (rows must be read in order: one stream a tensor). */
-function randomRows(c: PhiConfig, seed: number): (name: string) => RowReader {
+export function randomRows(c: PhiConfig, seed: number): (name: string) => RowReader {
   const root = new Rng(seed);
   const shapes = new Map(phi3Tensors(c).map((e) => [e.name, e.shape]));
   const a = c.initializerRange * Math.sqrt(3); // uniform(±a) has std initializer_range
