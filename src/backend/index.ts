@@ -11,6 +11,7 @@ import { tf } from './tf.ts';
 import { loadTensorflowBackend } from './tensorflow.ts';
 import { MAX_WASM_THREADS, startWasm, type WasmStart } from './wasm-threads.ts';
 import { installNativeKernels } from './native.ts';
+import { installWasmSlice } from './wasm-slice.ts';
 import { CliniloraError } from '../errors.ts';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -130,6 +131,7 @@ async function tryStart(name: BackendName, r: Resolved): Promise<Started | strin
       } else {
         if (!(await tf.setBackend('wasm'))) return 'tf.setBackend("wasm") failed';
       }
+      installWasmSlice();
       const notes = wasmStarted.note !== undefined ? [wasmStarted.note] : [];
       return { threads: wasmStarted.threads, simd: wasmStarted.simd, notes };
     }
