@@ -9,8 +9,8 @@
  * Prompt: PROMPT random tokens; then `new` greedy tokens (64 nano, 16 Phi-3-mini). Each case: one
  * warm-up run, then the median of BENCH_REPS (default 2). prefill_ms = time to the first new token;
  * decode_tok_s = the other new − 1 tokens over their time. llama.cpp runs with 1 and 2 threads (ggml's
- * threads spin while they wait: on a busy machine 1 can beat 2); `ratio_vs_llama_cpp` compares ours
- * with its faster row. BENCH_DECODE_PHI3=0 skips the Phi-3-mini cases (about 12 minutes).
+ * threads spin while they wait: on a busy machine 1 can beat 2); each of its rows carries
+ * `ratio_llama_cpp_over_ours`, and bench/_table.ts reports the faster row's. BENCH_DECODE_PHI3=0 skips the Phi-3-mini cases (about 12 minutes).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -53,7 +53,7 @@ async function measure(reps: number, newTokens: number, fn: () => Promise<[numbe
 }
 
 /**
- * Ours and llama.cpp on `model`, each GGUF type of `pairs` exported from it; rows for all, ours first,
+ * Ours and llama.cpp on `model`, each GGUF type of `ggufTypes` exported from it; rows for all, ours first,
  * each llama.cpp row with its ratio to ours.
  */
 async function compare(model: Phi3ForCausalLM, label: { model: string; format: string }, ggufTypes: Phi3GgufFileType[], newTokens: number): Promise<Row[]> {
