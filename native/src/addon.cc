@@ -132,22 +132,20 @@ Pool* pool() {
 }
 
 // What the CPU runs, checked once: each hand-written kernel has a portable fallback.
-// CLINILORA_NATIVE_ISA=avx2 (or =scalar) caps it, so the tests can run every path on one machine.
+// CLINILORA_NATIVE_ISA=avx512 (no VBMI), =avx2 or =scalar caps it, so the tests can run every path on
+// one machine (the JS loader refuses any other value before this library loads).
 int isaCap() {
   const char* v = std::getenv("CLINILORA_NATIVE_ISA");
-  if (v == nullptr) return 2;
+  if (v == nullptr) return 3;
   const std::string s(v);
-  return s == "scalar" ? 0 : s == "avx2" ? 1 : 2;
+  return s == "scalar" ? 0 : s == "avx2" ? 1 : s == "avx512" ? 2 : 3;
 }
 const bool kAvx2 = [] {
   __builtin_cpu_init();
   return isaCap() >= 1 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 }();
-const bool kAvx512 = [] {
-  __builtin_cpu_init();
-  return isaCap() >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
-}();
-const bool kAvx512Vbmi = kAvx512 && [] { return static_cast<bool>(__builtin_cpu_supports("avx512vbmi")); }();
+const bool kAvx512 = isaCap() >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+const bool kAvx512Vbmi = kAvx512 && isaCap() >= 3 && __builtin_cpu_supports("avx512vbmi");
 
 // Work below this many multiply-adds runs on one thread: measured here, waking the second thread costs
 // ~7 µs and pays from about 1M multiply-adds (96³ equal, 128³ 46 → 30 µs).
@@ -698,7 +696,7 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) void nf4FusedRowsAvx512(c
   {                                                                                                                   \
     int64_t eight;                                                                                                    \
     std::memcpy(&eight, bytes + 8 * (k), 8);                                                                          \
-    const __m512i packed = _mm512_set1_epi64(eight); \
+    const __m512i packed = _mm512_set1_epi64(eight);                                                                  \
     const __m512 wv = _mm512_permutexvar_ps(_mm512_multishift_epi64_epi8(ctrl, packed), lut);                          \
     for (int j = 0; j < M; ++j) acc[j][k] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + j * in + c + 16 * (k)), acc[j][k]);   \
   }

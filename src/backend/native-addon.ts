@@ -49,6 +49,9 @@ export const DEFAULT_ADDON_PATH = path.resolve(here, '..', '..', 'native', 'buil
 
 let cached: AddonLoad | undefined;
 
+/** The values CLINILORA_NATIVE_ISA may take: the widest instructions the hand-written kernels may use. */
+export const NATIVE_ISA_CAPS = ['avx512', 'avx2', 'scalar'] as const;
+
 /** True unless CLINILORA_NATIVE is 0/false/off. */
 export function nativeWanted(): boolean {
   const v = (process.env.CLINILORA_NATIVE ?? '').trim().toLowerCase();
@@ -60,6 +63,10 @@ export function loadNativeAddon(): AddonLoad {
   if (cached !== undefined) return cached;
   const file = process.env.CLINILORA_NATIVE_ADDON !== undefined && process.env.CLINILORA_NATIVE_ADDON !== '' ? path.resolve(process.env.CLINILORA_NATIVE_ADDON) : DEFAULT_ADDON_PATH;
   if (!nativeWanted()) return (cached = { ok: false, reason: 'disabled by CLINILORA_NATIVE=0', path: file });
+  const isa = process.env.CLINILORA_NATIVE_ISA;
+  if (isa !== undefined && !(NATIVE_ISA_CAPS as readonly string[]).includes(isa)) {
+    return (cached = { ok: false, reason: `CLINILORA_NATIVE_ISA=${JSON.stringify(isa)}: expected one of ${NATIVE_ISA_CAPS.join(', ')} (or unset for the widest the CPU has)`, path: file });
+  }
   if (!existsSync(file)) {
     return (cached = { ok: false, reason: `not built (${displayPath(file)} missing; run \`node native/build.mjs\`)`, path: file });
   }

@@ -31,7 +31,7 @@ export interface NativeStatus {
   threads?: number;
   /** e.g. "OpenBLAS 0.3.21 ... SkylakeX". */
   blas?: string;
-  /** Widest instructions the hand-written kernels use here: avx512-vbmi, avx512, avx2 or scalar (CLINILORA_NATIVE_ISA caps it). */
+  /** Widest instructions the hand-written kernels use here: avx512-vbmi, avx512, avx2 or scalar (CLINILORA_NATIVE_ISA=avx512|avx2|scalar caps it). */
   isa?: string;
   minMacs: number;
   /** Calls served natively / handed to the original kernel since start (or the last reset). */
